@@ -1,0 +1,114 @@
+//! # asyncio for Rust
+//!
+//! Python's asyncio model — an event loop, eager tasks, sleeping, and above all `gather` — with
+//! asyncio's observable semantics and Rust's types.
+//!
+//! ```
+//! use asyncio::{gather, run, sleep, spawn, TaskError};
+//! use std::time::Duration;
+//!
+//! async fn square(n: u64) -> u64 {
+//!     sleep(Duration::from_millis(1)).await;
+//!     n * n
+//! }
+//!
+//! let out = run(async {
+//!     let task = spawn(square(3));                     // asyncio.create_task
+//!     let inner = gather([square(10), square(11)]);    // asyncio.gather(...)
+//!     asyncio::gather!(task, inner, square(2)).await   // nested: plain values come back
+//! });
+//! assert_eq!(out, Ok((9, vec![100, 121], 4)));
+//! # let _: Option<TaskError> = None;
+//! ```
+//!
+//! | asyncio | this crate |
+//! |---|---|
+//! | `asyncio.run(main())` | [`run`]`(main())` |
+//! | `loop = asyncio.new_event_loop()`, `loop.run_until_complete(f)`, `loop.time()` | [`EventLoop::new`], [`EventLoop::run_until_complete`], [`EventLoop::time`] |
+//! | `asyncio.create_task(coro)` | [`spawn`]`(fut)` → [`Task<T>`] |
+//! | `await task` | `task.await` or `(&mut task).await` → `Result<T, TaskError>` |
+//! | `task.cancel()`, `.done()`, `.cancelled()` | [`Task::cancel`], [`Task::is_done`], [`Task::is_cancelled`] |
+//! | `task.add_done_callback(cb)`, `get_name`/`set_name` | [`Task::add_done_callback`], [`Task::name`], [`Task::set_name`] |
+//! | `asyncio.sleep(s)`, `asyncio.sleep(0)` | [`sleep`]`(Duration)`, [`yield_now`]`()`; also [`sleep_until`] |
+//! | `asyncio.gather(*aws)` | [`gather`]`(iter)` → `Vec`, [`gather!`]`(a, b, ..)` → tuple |
+//! | `gather(..., return_exceptions=True)` | `gather(..).`[`return_exceptions`](Gather::return_exceptions)`()` |
+//! | children that raise | [`try_gather`] / [`try_gather!`]: children return `Result<T, E>` |
+//! | `CancelledError`, an exception | [`TaskError::Cancelled`], [`TaskError::Panicked`], [`TaskError::Failed`] |
+//! | `asyncio.shield(t)` | [`shield`]`(task)` |
+//! | `loop.call_soon(f)`, `loop.set_exception_handler(h)` | [`call_soon`], [`EventLoop::set_exception_handler`] |
+//!
+//! The rules this crate keeps (L1–L6, T1–T6, G1–G14, SH1) are listed in the README.
+
+mod error;
+mod gather;
+mod runtime;
+mod task;
+mod time;
+
+pub use error::{Panic, TaskError};
+pub use gather::{gather, try_gather, Gather, GatherFuture, IntoChild};
+pub use runtime::{call_soon, run, EventLoop, ExceptionContext};
+pub use task::{shield, spawn, Join, Shield, ShieldFuture, Task};
+pub use time::{sleep, sleep_until, yield_now, Sleep};
+
+/// Implementation details the macros and trait bounds need; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::gather::tuple::{gather_tuple, TupleChildren};
+    pub use crate::gather::{
+        Child, FallibleTask, GatherOutput, IntoChild, Mode, Node, Plain, ShieldChild, Try,
+    };
+    pub use crate::runtime::Listener;
+    pub use crate::task::RawTask;
+}
+
+/// Gathers differently typed children into a tuple: `asyncio.gather(a, b, c)`.
+///
+/// Each argument is anything [`gather`] accepts (a future, a [`Task`], a [`Shield`], a
+/// [`Gather`]); the output is `Result<(A, B, ..), TaskError>`, in argument order. Up to 12
+/// children.
+///
+/// # Examples
+///
+/// ```
+/// use asyncio::{gather, run, spawn};
+///
+/// run(async {
+///     let group = gather([100, 1000].map(|n| async move { n }));
+///     let out = asyncio::gather!(group, async { 400 }, spawn(async { "nine hundred" })).await;
+///     assert_eq!(out, Ok((vec![100, 1000], 400, "nine hundred")));
+/// });
+/// ```
+#[macro_export]
+macro_rules! gather {
+    ($($child:expr),+ $(,)?) => {
+        $crate::__private::gather_tuple((
+            $($crate::__private::IntoChild::<$crate::__private::Plain>::into_child($child),)+
+        ))
+    };
+}
+
+/// Gathers differently typed children returning `Result<T, E>` (one `E` for all) into a tuple:
+/// `Err(e)` is a failure, reported as [`TaskError::Failed`]. Up to 12 children.
+///
+/// # Examples
+///
+/// ```
+/// use asyncio::{run, TaskError};
+///
+/// async fn parse(s: &str) -> Result<i32, std::num::ParseIntError> { s.parse() }
+///
+/// run(async {
+///     assert_eq!(asyncio::try_gather!(parse("1"), parse("2")).await, Ok((1, 2)));
+///     let err = asyncio::try_gather!(parse("1"), parse("two")).await.unwrap_err();
+///     assert!(matches!(err, TaskError::Failed(_)));
+/// });
+/// ```
+#[macro_export]
+macro_rules! try_gather {
+    ($($child:expr),+ $(,)?) => {
+        $crate::__private::gather_tuple((
+            $($crate::__private::IntoChild::<$crate::__private::Try<_>>::into_child($child),)+
+        ))
+    };
+}

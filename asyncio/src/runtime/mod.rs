@@ -1,0 +1,629 @@
+//! The event loop: one thread, one FIFO run queue, timers, and a door for wakes from other threads.
+//!
+//! # Model
+//! The loop owns a [`Core`], reachable from the running thread through a thread local while the
+//! loop runs. Everything that can run is an [`Entry`] on one FIFO queue, as in asyncio's
+//! `_ready` deque: a task's `Runnable`, a done callback, a gather notification, or the main future.
+//!
+//! One *turn* (asyncio's `_run_once`):
+//! 1. move wakes that arrived from other threads (the injection queue) onto the run queue;
+//! 2. wake every timer whose deadline has passed, in (deadline, arm order);
+//! 3. run exactly the entries that were queued when the turn began (rule L4: a task that wakes
+//!    itself goes to the back and runs next turn, so nothing starves timers or other tasks);
+//! 4. if nothing is ready, park the thread until the next deadline or an unpark from another
+//!    thread (rule L6: no busy wait).
+//!
+//! # Threads
+//! The loop is single-threaded: `Core` is `!Send`, its cells are touched only by the loop thread, and
+//! the hot path (spawn, a wake on the loop thread, poll, complete) takes no lock. Wakers are
+//! `Send + Sync` as `std` requires: a wake on another thread lands in [`Shared::injected`] (a
+//! mutex'd Vec, the only lock, off the hot path) and unparks the loop thread, whose `park` consumes
+//! the unpark token, so a wake is never lost.
+
+pub(crate) mod timers;
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::Instant;
+
+use async_task::Runnable;
+use slab::Slab;
+
+use crate::error::Panic;
+use crate::task::Header;
+use timers::Timers;
+
+/// Something that waits for a child to finish (a gather). Called on the loop, from the queue, after
+/// the child's output is stored, so the listener may take it.
+#[doc(hidden)]
+pub trait Listener {
+    fn child_done(self: Rc<Self>, index: u32);
+}
+
+/// One thing the loop can run.
+pub(crate) enum Entry {
+    Task(Runnable<Header>),
+    Callback(Box<dyn FnOnce()>),
+    Notify(Rc<dyn Listener>, u32),
+    Main,
+}
+
+/// A `Runnable` travelling through the injection queue.
+struct Injected(Runnable<Header>);
+
+// SAFETY: a task's future may be `!Send`, so its `Runnable` must only be run or dropped on the
+// loop thread (async-task's `spawn_unchecked` contract). An `Injected` is pushed by a waking
+// thread and only ever popped by the loop thread (`Core::drain_injected`); the `EventLoop`, which is
+// `!Send`, drains the queue after every task's future has been dropped, and no `Runnable` can be
+// created for a task whose future is gone, so no `Injected` is ever dropped elsewhere.
+unsafe impl Send for Injected {}
+
+/// The part of the loop other threads may touch.
+pub(crate) struct Shared {
+    injected: Mutex<Vec<Injected>>,
+    /// Set when `injected` may be non-empty, so the loop does not take the lock every turn.
+    has_injected: AtomicBool,
+    /// The main future was woken from another thread.
+    main_woken: AtomicBool,
+    thread: Thread,
+}
+
+impl Shared {
+    fn inject(&self, runnable: Runnable<Header>) {
+        self.injected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Injected(runnable));
+        self.has_injected.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+/// Schedules a task's `Runnable`: on the loop's own running thread, onto the local queue with no
+/// lock; anywhere else, through the injection queue.
+pub(crate) fn schedule(shared: &Arc<Shared>, runnable: Runnable<Header>) {
+    let runnable = match CURRENT.try_with(|c| match &*c.borrow() {
+        Some(core) if Arc::ptr_eq(&core.shared, shared) => {
+            core.push(Entry::Task(runnable));
+            None
+        }
+        _ => Some(runnable),
+    }) {
+        Ok(None) => return,
+        Ok(Some(r)) => r,
+        Err(_) => unreachable!("a task was scheduled while its thread was exiting"),
+    };
+    shared.inject(runnable);
+}
+
+static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The loop running on this thread, if any.
+    static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+}
+
+/// Calls `f` with the running loop, or returns `None` when no loop runs on this thread.
+pub(crate) fn try_with_core<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|c| c.borrow().as_ref().map(f))
+        .ok()
+        .flatten()
+}
+
+/// The running loop; panics with `what` named in the message when there is none.
+pub(crate) fn current_core(what: &str) -> Rc<Core> {
+    try_with_core(Rc::clone).unwrap_or_else(|| {
+        panic!(
+            "{what} called outside a running event loop: call it from inside asyncio::run(..) or \
+             EventLoop::run_until_complete(..)"
+        )
+    })
+}
+
+/// The loop's state. Only the loop thread touches it.
+pub(crate) struct Core {
+    id: u64,
+    pub(crate) shared: Arc<Shared>,
+    queue: RefCell<VecDeque<Entry>>,
+    /// Every task whose future is still alive, with its waker: `cancel()` wakes through it, and
+    /// the clean-up of `run` wakes them all.
+    pub(crate) tasks: RefCell<Slab<Waker>>,
+    pub(crate) timers: RefCell<Timers>,
+    /// Set by the clean-up: every task is cancelled at its next turn, new ones before they start.
+    closing: Cell<bool>,
+    main_queued: Cell<bool>,
+    next_task_id: Cell<u64>,
+    handler: RefCell<Option<Rc<dyn Fn(&ExceptionContext)>>>,
+}
+
+impl Core {
+    fn new() -> Core {
+        Core {
+            id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+            shared: Arc::new(Shared {
+                injected: Mutex::new(Vec::new()),
+                has_injected: AtomicBool::new(false),
+                main_woken: AtomicBool::new(false),
+                thread: thread::current(),
+            }),
+            queue: RefCell::new(VecDeque::new()),
+            tasks: RefCell::new(Slab::new()),
+            timers: RefCell::new(Timers::default()),
+            closing: Cell::new(false),
+            main_queued: Cell::new(false),
+            next_task_id: Cell::new(1),
+            handler: RefCell::new(None),
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn push(&self, entry: Entry) {
+        self.queue.borrow_mut().push_back(entry);
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.get()
+    }
+
+    pub(crate) fn next_task_id(&self) -> u64 {
+        let id = self.next_task_id.get();
+        self.next_task_id.set(id + 1);
+        id
+    }
+
+    fn schedule_main(&self) {
+        if !self.main_queued.replace(true) {
+            self.push(Entry::Main);
+        }
+    }
+
+    /// Reports an error nobody could receive: through the handler set with
+    /// [`EventLoop::set_exception_handler`], or one line on stderr.
+    pub(crate) fn report(&self, context: ExceptionContext) {
+        let handler = self.handler.borrow().clone();
+        let outcome = catch_unwind(AssertUnwindSafe(|| match handler {
+            Some(h) => h(&context),
+            None => eprintln!("asyncio: {context}"),
+        }));
+        if outcome.is_err() {
+            eprintln!("asyncio: the exception handler panicked while reporting: {context}");
+        }
+    }
+
+    /// Moves cross-thread wakes and due timers onto the run queue.
+    fn collect_ready(&self) {
+        if self.shared.has_injected.swap(false, Ordering::Acquire) {
+            let injected = std::mem::take(
+                &mut *self
+                    .shared
+                    .injected
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
+            let mut queue = self.queue.borrow_mut();
+            queue.extend(injected.into_iter().map(|Injected(r)| Entry::Task(r)));
+        }
+        if self.shared.main_woken.swap(false, Ordering::Acquire) {
+            self.schedule_main();
+        }
+        if self.timers.borrow().len() > 0 {
+            let now = Instant::now();
+            loop {
+                // Release the borrow before waking: the waker may arm another timer.
+                let due = self.timers.borrow_mut().pop_due(now);
+                match due {
+                    Some(waker) => waker.wake(),
+                    None => break,
+                }
+            }
+        }
+    }
+
+    /// Runs one turn; `main` is called for an `Entry::Main` and returns true when main finished,
+    /// which ends the turn early (the rest stays queued).
+    fn turn(&self, main: &mut dyn FnMut() -> bool) -> bool {
+        self.collect_ready();
+        let n = self.queue.borrow().len();
+        for _ in 0..n {
+            let Some(entry) = self.queue.borrow_mut().pop_front() else {
+                break;
+            };
+            match entry {
+                Entry::Task(runnable) => {
+                    runnable.run();
+                }
+                Entry::Callback(f) => {
+                    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+                        self.report(ExceptionContext::new(
+                            "a done callback panicked".into(),
+                            None,
+                            Some(Panic::from_payload(payload)),
+                        ));
+                    }
+                }
+                Entry::Notify(listener, index) => listener.child_done(index),
+                Entry::Main => {
+                    self.main_queued.set(false);
+                    if main() {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    /// Blocks until something may be ready: the next deadline, or an unpark from another thread.
+    fn park(&self) {
+        if !self.queue.borrow().is_empty()
+            || self.shared.has_injected.load(Ordering::Acquire)
+            || self.shared.main_woken.load(Ordering::Acquire)
+        {
+            return;
+        }
+        let deadline = self.timers.borrow_mut().next_deadline();
+        match deadline {
+            Some(d) => {
+                let now = Instant::now();
+                if d > now {
+                    thread::park_timeout(d - now);
+                }
+            }
+            None => thread::park(),
+        }
+    }
+
+    /// asyncio.run's clean-up (rule L1): cancel every task still pending and run the loop until
+    /// their futures are all dropped and the queue is empty.
+    fn shut_down(&self) {
+        self.closing.set(true);
+        loop {
+            let wakers: Vec<Waker> = self.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
+            wakers.into_iter().for_each(Waker::wake);
+            while self.turn(&mut || false) {}
+            if self.tasks.borrow().is_empty()
+                && self.queue.borrow().is_empty()
+                && !self.shared.has_injected.load(Ordering::Acquire)
+            {
+                break;
+            }
+        }
+        // Nothing can be scheduled any more; drop what is left (timers of dropped futures).
+        *self.timers.borrow_mut() = Timers::default();
+    }
+}
+
+/// Sets the thread's current loop for the duration of a run, and clears it even on panic.
+struct Enter;
+
+impl Enter {
+    fn new(core: &Rc<Core>) -> Enter {
+        CURRENT.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.is_some() {
+                drop(c);
+                panic!(
+                    "an event loop is already running on this thread: run()/run_until_complete() \
+                     cannot be nested; inside async code, `.await` the future (or spawn() it) \
+                     instead"
+                );
+            }
+            *c = Some(core.clone());
+        });
+        Enter
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        let core = CURRENT.with(|c| c.borrow_mut().take());
+        drop(core);
+    }
+}
+
+/// The main future's waker: it queues `Entry::Main` on the loop thread, or flags and unparks.
+struct MainWaker {
+    shared: Arc<Shared>,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let local = try_with_core(|core| {
+            let mine = Arc::ptr_eq(&core.shared, &self.shared);
+            if mine {
+                core.schedule_main();
+            }
+            mine
+        });
+        if local != Some(true) {
+            self.shared.main_woken.store(true, Ordering::Release);
+            self.shared.thread.unpark();
+        }
+    }
+}
+
+/// An asyncio event loop: tasks, timers and the queue that runs them, on the current thread.
+///
+/// Most programs call [`run`]; `EventLoop` is the explicit form, for running several futures on one
+/// loop, reading [`time`](EventLoop::time), or setting an exception handler. Dropping the loop
+/// cancels every task still pending and lets them finish (asyncio's `Runner.close`).
+///
+/// # Examples
+///
+/// ```
+/// use asyncio::{spawn, EventLoop};
+///
+/// let lp = EventLoop::new();
+/// let task = lp.run_until_complete(async { spawn(async { 6 * 7 }) });
+/// assert_eq!(lp.run_until_complete(task), Ok(42));
+/// ```
+pub struct EventLoop {
+    core: Rc<Core>,
+}
+
+impl EventLoop {
+    /// Creates a loop bound to the current thread (it is `!Send`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = asyncio::EventLoop::new();
+    /// assert_eq!(lp.run_until_complete(async { 1 + 1 }), 2);
+    /// ```
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> EventLoop {
+        EventLoop {
+            core: Rc::new(Core::new()),
+        }
+    }
+
+    /// Runs the loop until `future` completes and returns its output (asyncio's
+    /// `loop.run_until_complete`). Tasks still pending afterwards stay on the loop: a later call
+    /// continues them, and dropping the loop cancels them.
+    ///
+    /// # Panics
+    /// When a loop is already running on this thread; and, after the loop has stopped cleanly,
+    /// when `future` itself panics (tasks' panics are captured in their `TaskError` instead).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncio::{sleep, EventLoop};
+    /// use std::time::Duration;
+    ///
+    /// let lp = EventLoop::new();
+    /// let out = lp.run_until_complete(async {
+    ///     sleep(Duration::from_millis(1)).await;
+    ///     "done"
+    /// });
+    /// assert_eq!(out, "done");
+    /// ```
+    pub fn run_until_complete<F: IntoFuture>(&self, future: F) -> F::Output {
+        let core = &self.core;
+        let _enter = Enter::new(core);
+        let mut future = pin!(future.into_future());
+        let waker = Waker::from(Arc::new(MainWaker {
+            shared: core.shared.clone(),
+        }));
+        let mut cx = Context::from_waker(&waker);
+        let mut output = None;
+        core.schedule_main();
+        let mut poll_main = || match future.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => {
+                output = Some(v);
+                true
+            }
+            Poll::Pending => false,
+        };
+        while !core.turn(&mut poll_main) {
+            core.park();
+        }
+        output.expect("main finished")
+    }
+
+    /// The loop's clock: a monotonic [`Instant`], the reference for [`sleep_until`](crate::sleep_until)
+    /// (asyncio's `loop.time()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncio::{sleep_until, EventLoop};
+    /// use std::time::Duration;
+    ///
+    /// let lp = EventLoop::new();
+    /// let start = lp.time();
+    /// lp.run_until_complete(sleep_until(start + Duration::from_millis(2)));
+    /// assert!(lp.time() >= start + Duration::from_millis(2));
+    /// ```
+    pub fn time(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// Sets the handler for errors nobody can receive: a task that panicked and whose handle was
+    /// dropped without awaiting it, a panicking done callback, a `Drop` that panicked while a task
+    /// was cancelled (asyncio's `loop.set_exception_handler`). The default writes one line to
+    /// stderr, like asyncio's "Task exception was never retrieved".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncio::{spawn, EventLoop};
+    /// use std::{cell::RefCell, rc::Rc};
+    ///
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let lp = EventLoop::new();
+    /// let log = seen.clone();
+    /// lp.set_exception_handler(move |ctx| log.borrow_mut().push(ctx.to_string()));
+    /// lp.run_until_complete(async {
+    ///     drop(spawn(async { panic!("lost") })); // never awaited
+    ///     asyncio::yield_now().await;
+    /// });
+    /// assert_eq!(seen.borrow().len(), 1);
+    /// assert!(seen.borrow()[0].contains("lost"));
+    /// ```
+    pub fn set_exception_handler(&self, handler: impl Fn(&ExceptionContext) + 'static) {
+        *self.core.handler.borrow_mut() = Some(Rc::new(handler));
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        let _enter = Enter::new(&self.core);
+        self.core.shut_down();
+    }
+}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("tasks", &self.core.tasks.borrow().len())
+            .field("timers", &self.core.timers.borrow().len())
+            .finish()
+    }
+}
+
+/// Runs `future` on a new event loop and returns its output: asyncio's `asyncio.run(main())`.
+///
+/// When `future` finishes, every task still pending is cancelled and the loop runs until they have
+/// all finished; only then does `run` return (rule L1). A panic in `future` propagates to the
+/// caller after that clean-up.
+///
+/// # Panics
+/// When called while an event loop is running on this thread (rule L2).
+///
+/// # Examples
+///
+/// ```
+/// use asyncio::{run, spawn, sleep};
+/// use std::time::Duration;
+///
+/// let answer = run(async {
+///     let t = spawn(async { sleep(Duration::from_millis(1)).await; 41 });
+///     t.await.unwrap() + 1
+/// });
+/// assert_eq!(answer, 42);
+/// ```
+pub fn run<F: IntoFuture>(future: F) -> F::Output {
+    EventLoop::new().run_until_complete(future)
+}
+
+/// Schedules `f` to run on the running loop's next turn, after what is already queued
+/// (asyncio's `loop.call_soon`). A panic in `f` is reported through the exception handler.
+///
+/// # Panics
+/// Outside a running event loop.
+///
+/// # Examples
+///
+/// ```
+/// use asyncio::{call_soon, run, yield_now};
+/// use std::{cell::Cell, rc::Rc};
+///
+/// run(async {
+///     let ran = Rc::new(Cell::new(false));
+///     let r = ran.clone();
+///     call_soon(move || r.set(true));
+///     assert!(!ran.get());
+///     yield_now().await; // one trip round the loop
+///     assert!(ran.get());
+/// });
+/// ```
+pub fn call_soon(f: impl FnOnce() + 'static) {
+    current_core("call_soon()").push(Entry::Callback(Box::new(f)));
+}
+
+/// What the loop's exception handler is told: a message, the task involved if any, and the panic.
+///
+/// # Examples
+///
+/// ```
+/// use asyncio::{spawn, EventLoop};
+/// use std::{cell::RefCell, rc::Rc};
+///
+/// let seen = Rc::new(RefCell::new(None));
+/// let lp = EventLoop::new();
+/// let s = seen.clone();
+/// lp.set_exception_handler(move |ctx| {
+///     *s.borrow_mut() = Some((ctx.task().map(str::to_owned), ctx.panic().map(|p| p.message().to_owned())));
+/// });
+/// lp.run_until_complete(async {
+///     let t = spawn(async { panic!("oops") });
+///     t.set_name("worker");
+///     t.detach();
+///     asyncio::yield_now().await;
+/// });
+/// assert_eq!(*seen.borrow(), Some((Some("worker".into()), Some("oops".into()))));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ExceptionContext {
+    message: String,
+    task: Option<String>,
+    panic: Option<Panic>,
+}
+
+impl ExceptionContext {
+    pub(crate) fn new(message: String, task: Option<String>, panic: Option<Panic>) -> Self {
+        ExceptionContext {
+            message,
+            task,
+            panic,
+        }
+    }
+
+    /// What happened, e.g. "Task exception was never retrieved".
+    ///
+    /// # Examples
+    ///
+    /// See [`ExceptionContext`].
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The name of the task involved, if any.
+    ///
+    /// # Examples
+    ///
+    /// See [`ExceptionContext`].
+    pub fn task(&self) -> Option<&str> {
+        self.task.as_deref()
+    }
+
+    /// The panic being reported, if any.
+    ///
+    /// # Examples
+    ///
+    /// See [`ExceptionContext`].
+    pub fn panic(&self) -> Option<&Panic> {
+        self.panic.as_ref()
+    }
+}
+
+impl fmt::Display for ExceptionContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(task) = &self.task {
+            write!(f, ": task '{task}'")?;
+        }
+        if let Some(panic) = &self.panic {
+            write!(f, " {panic}")?;
+        }
+        Ok(())
+    }
+}

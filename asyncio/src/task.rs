@@ -1,0 +1,734 @@
+//! Tasks: `spawn`, the `Task<T>` handle, cancellation, done callbacks, names, and `shield`.
+//!
+//! # Ownership
+//! A task is one async-task allocation holding the wrapped future (or, once finished, its output)
+//! and a [`Header`] (async-task's "metadata") with our per-task state. References to it: the
+//! `Runnable` while it is queued, the `Task` handle (ours wraps async-task's), and wakers — one of
+//! them kept in the loop's task registry until the future is gone, so `cancel()` and `run`'s
+//! clean-up can always wake the task.
+//!
+//! # States (the `flags` bits of [`Header`]; only the loop thread reads or writes them)
+//! ```text
+//! pending ──cancel()──▶ CANCEL_REQUESTED ──next turn: future dropped──▶ DONE|CANCELLED
+//!    │                                         (also when the loop is closing)
+//!    ├──future returns──────────────────────────────────────────────▶ DONE
+//!    └──future panics───────────────────────────────────────────────▶ DONE|PANICKED
+//! handle dropped (or detach()) ─▶ DETACHED      output taken by an awaiter or gather ─▶ RETRIEVED
+//! ```
+//! A panic that ends DETACHED and not RETRIEVED is reported through the loop's exception handler
+//! (rule T4), once: when the task finishes if already detached, else when the handle is dropped.
+
+use std::borrow::BorrowMut;
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use pin_project_lite::pin_project;
+
+use crate::error::{Panic, TaskError};
+use crate::runtime::{self, Core, Entry, ExceptionContext, Listener};
+
+const CANCEL_REQUESTED: u8 = 1 << 0;
+const DONE: u8 = 1 << 1;
+const CANCELLED: u8 = 1 << 2;
+const PANICKED: u8 = 1 << 3;
+const DETACHED: u8 = 1 << 4;
+const RETRIEVED: u8 = 1 << 5;
+
+/// Per-task state kept in the task's allocation.
+///
+/// Invariant: `listener` and the callbacks in `extras` are `None`/empty once the task's future has
+/// been dropped (the wrapper's completion takes them, on the loop thread). The header itself may be
+/// dropped on whichever thread drops the last waker, and then holds only `Send` data.
+pub(crate) struct Header {
+    id: u64,
+    flags: Cell<u8>,
+    /// Key of this task's waker in the loop's registry; valid while the future is alive.
+    key: Cell<usize>,
+    /// The gather waiting for this task, and this task's index in it.
+    listener: Cell<Option<(Rc<dyn Listener>, u32)>>,
+    /// Rarely used state, allocated on first use.
+    extras: Cell<Option<Box<Extras>>>,
+}
+
+#[derive(Default)]
+struct Extras {
+    name: Option<String>,
+    callbacks: Vec<Box<dyn FnOnce()>>,
+}
+
+impl Header {
+    fn has(&self, flag: u8) -> bool {
+        self.flags.get() & flag != 0
+    }
+
+    fn set(&self, flag: u8) {
+        self.flags.set(self.flags.get() | flag);
+    }
+
+    fn with_extras<R>(&self, f: impl FnOnce(&mut Extras) -> R) -> R {
+        let mut extras = self.extras.take().unwrap_or_default();
+        let r = f(&mut extras);
+        self.extras.set(Some(extras));
+        r
+    }
+
+    fn name(&self) -> String {
+        let extras = self.extras.take();
+        let name = match extras.as_ref().and_then(|e| e.name.clone()) {
+            Some(n) => n,
+            None => format!("Task-{}", self.id),
+        };
+        self.extras.set(extras);
+        name
+    }
+}
+
+/// How a future's output becomes a task's result.
+trait Outcome<O> {
+    type Value;
+    type Error;
+    fn into_result(output: O) -> Result<Self::Value, TaskError<Self::Error>>;
+}
+
+/// Plain futures: the output is the value.
+struct Plain;
+impl<O> Outcome<O> for Plain {
+    type Value = O;
+    type Error = Infallible;
+    fn into_result(output: O) -> Result<O, TaskError> {
+        Ok(output)
+    }
+}
+
+/// Futures returning `Result<T, E>`: `Err(e)` is the task's failure.
+struct Fallible;
+impl<T, E> Outcome<Result<T, E>> for Fallible {
+    type Value = T;
+    type Error = E;
+    fn into_result(output: Result<T, E>) -> Result<T, TaskError<E>> {
+        output.map_err(TaskError::Failed)
+    }
+}
+
+pin_project! {
+    #[project = StageProj]
+    #[project_replace = StageReplace]
+    enum Stage<F> {
+        Running { #[pin] future: F },
+        Finished,
+    }
+}
+
+pin_project! {
+    /// The future async-task runs: the user's future plus cancellation, panic capture and the
+    /// completion bookkeeping.
+    struct Wrapper<'h, F, M> {
+        header: &'h Header,
+        core: Rc<Core>,
+        #[pin]
+        stage: Stage<F>,
+        mode: PhantomData<M>,
+    }
+
+    impl<'h, F, M> PinnedDrop for Wrapper<'h, F, M> {
+        fn drop(this: Pin<&mut Self>) {
+            // Only reached without `finish` if async-task drops an unfinished future (it never
+            // does on our loop, which cancels through the flag); keep the invariants anyway.
+            if !this.header.has(DONE) {
+                this.header.set(CANCELLED);
+                finish(this.header, &this.core, None);
+            }
+        }
+    }
+}
+
+impl<F, M> Future for Wrapper<'_, F, M>
+where
+    F: Future,
+    M: Outcome<F::Output>,
+{
+    type Output = Result<M::Value, TaskError<M::Error>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let header = *this.header;
+        let result = if header.has(CANCEL_REQUESTED) || this.core.is_closing() {
+            Err(TaskError::Cancelled)
+        } else {
+            let StageProj::Running { future } = this.stage.as_mut().project() else {
+                unreachable!("async-task never polls a finished future");
+            };
+            match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                Ok(Poll::Pending) => return Poll::Pending,
+                // A task that cancelled itself and then returned still ends cancelled.
+                Ok(Poll::Ready(_)) if header.has(CANCEL_REQUESTED) => Err(TaskError::Cancelled),
+                Ok(Poll::Ready(output)) => M::into_result(output),
+                Err(payload) => Err(TaskError::Panicked(Panic::from_payload(payload))),
+            }
+        };
+        // Drop the future now, so its `Drop` runs before the task counts as done; a panic there is
+        // reported and the loop goes on.
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| {
+            this.stage.as_mut().project_replace(Stage::Finished)
+        })) {
+            this.core.report(ExceptionContext::new(
+                "a task's future panicked while being dropped".into(),
+                Some(header.name()),
+                Some(Panic::from_payload(payload)),
+            ));
+        }
+        match &result {
+            Err(TaskError::Cancelled) => header.set(CANCELLED),
+            Err(TaskError::Panicked(_)) => header.set(PANICKED),
+            _ => {}
+        }
+        let unretrieved = match &result {
+            Err(TaskError::Panicked(p)) if header.has(DETACHED) => Some(p),
+            _ => None,
+        };
+        finish(header, this.core, unretrieved);
+        Poll::Ready(result)
+    }
+}
+
+/// Completion bookkeeping, on the loop thread: mark done, leave the registry, hand the gather and
+/// done callbacks to the queue, and report a panic nobody can retrieve.
+fn finish(header: &Header, core: &Core, unretrieved: Option<&Panic>) {
+    header.set(DONE);
+    let waker = core.tasks.borrow_mut().try_remove(header.key.get());
+    drop(waker);
+    if let Some((listener, index)) = header.listener.take() {
+        core.push(Entry::Notify(listener, index));
+    }
+    if let Some(mut extras) = header.extras.take() {
+        for cb in extras.callbacks.drain(..) {
+            core.push(Entry::Callback(cb));
+        }
+        header.extras.set(Some(extras));
+    }
+    if let Some(panic) = unretrieved {
+        report_unretrieved(core, header, panic);
+    }
+}
+
+fn report_unretrieved(core: &Core, header: &Header, panic: &Panic) {
+    core.report(ExceptionContext::new(
+        "Task exception was never retrieved".into(),
+        Some(header.name()),
+        Some(panic.clone()),
+    ));
+}
+
+/// Spawns `future` on `core`; `M` says how its output becomes the task's result.
+fn spawn_on<F, M>(core: &Rc<Core>, future: F) -> RawTask<M::Value, M::Error>
+where
+    F: Future + 'static,
+    M: Outcome<F::Output> + 'static,
+    M::Value: 'static,
+    M::Error: 'static,
+{
+    let header = Header {
+        id: core.next_task_id(),
+        flags: Cell::new(0),
+        key: Cell::new(usize::MAX),
+        listener: Cell::new(None),
+        extras: Cell::new(None),
+    };
+    let shared = core.shared.clone();
+    let wrapper_core = core.clone();
+    // SAFETY (async-task's `spawn_unchecked` contract):
+    // - the future may be `!Send`: its `Runnable` is run and dropped only on the loop thread —
+    //   `runtime::schedule` puts it on the loop's own queue, or, from another thread, on the
+    //   injection queue that only the loop thread drains (see `runtime::Injected`);
+    // - the future is `'static` except for its borrow of the metadata (`&Header`), which
+    //   async-task keeps alive for as long as the future;
+    // - the schedule function is `Send + Sync + 'static` (it holds an `Arc<Shared>`).
+    let (runnable, task) = unsafe {
+        async_task::Builder::new().metadata(header).spawn_unchecked(
+            move |header| Wrapper::<F, M> {
+                header,
+                core: wrapper_core,
+                stage: Stage::Running { future },
+                mode: PhantomData,
+            },
+            move |runnable| runtime::schedule(&shared, runnable),
+        )
+    };
+    let key = core.tasks.borrow_mut().insert(runnable.waker());
+    runnable.metadata().key.set(key);
+    runnable.schedule();
+    RawTask {
+        task: Some(task),
+        core: core.clone(),
+    }
+}
+
+/// The engine of a task handle, shared by [`Task`] and gather children.
+#[doc(hidden)]
+pub struct RawTask<T, E> {
+    /// `None` only after `detach`.
+    task: Option<async_task::Task<Result<T, TaskError<E>>, Header>>,
+    core: Rc<Core>,
+}
+
+impl<T, E> RawTask<T, E> {
+    fn header(&self) -> &Header {
+        self.task
+            .as_ref()
+            .expect("task handle used after detach")
+            .metadata()
+    }
+
+    pub(crate) fn core(&self) -> &Rc<Core> {
+        &self.core
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.header().has(DONE)
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.header().has(CANCELLED)
+    }
+
+    /// Requests cancellation: true if the task was not done yet.
+    pub(crate) fn cancel(&self) -> bool {
+        let header = self.header();
+        if header.has(DONE) {
+            return false;
+        }
+        header.set(CANCEL_REQUESTED);
+        let waker = self.core.tasks.borrow().get(header.key.get()).cloned();
+        if let Some(w) = waker {
+            w.wake();
+        }
+        true
+    }
+
+    /// Makes `listener.child_done(index)` run once the task is done (at once if it already is).
+    pub(crate) fn set_listener(&self, listener: Rc<dyn Listener>, index: u32) {
+        let header = self.header();
+        if header.has(DONE) {
+            self.core.push(Entry::Notify(listener, index));
+        } else {
+            header.listener.set(Some((listener, index)));
+        }
+    }
+
+    /// Forgets the listener (a shield whose awaiter was cancelled).
+    pub(crate) fn clear_listener(&self) {
+        drop(self.header().listener.take());
+    }
+
+    pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError<E>>> {
+        let header = self.header();
+        if header.has(RETRIEVED) {
+            panic!(
+                "a Task was awaited again after it returned its output: the output can be taken \
+                 only once (ask is_done()/is_cancelled() instead)"
+            );
+        }
+        let task = self.task.as_mut().expect("task handle used after detach");
+        let out = Pin::new(task).poll(cx);
+        if out.is_ready() {
+            self.header().set(RETRIEVED);
+        }
+        out
+    }
+
+    /// Takes the output of a finished task.
+    pub(crate) fn take_output(&mut self) -> Result<T, TaskError<E>> {
+        match self.poll_output(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(out) => out,
+            Poll::Pending => unreachable!("take_output on an unfinished task"),
+        }
+    }
+
+    fn add_done_callback(&self, f: Box<dyn FnOnce()>) {
+        let header = self.header();
+        if header.has(DONE) {
+            self.core.push(Entry::Callback(f));
+        } else {
+            header.with_extras(|e| e.callbacks.push(f));
+        }
+    }
+}
+
+impl<T, E> Drop for RawTask<T, E> {
+    fn drop(&mut self) {
+        let Some(task) = self.task.as_ref() else {
+            return;
+        };
+        let header = task.metadata();
+        header.set(DETACHED);
+        if header.has(PANICKED) && !header.has(RETRIEVED) {
+            if let Err(TaskError::Panicked(p)) = self.take_output() {
+                report_unretrieved(&self.core, self.header(), &p);
+            }
+        }
+        if let Some(task) = self.task.take() {
+            task.detach();
+        }
+    }
+}
+
+/// A handle to a spawned task: asyncio's `Task`.
+///
+/// Await it (by value, or as `&mut task` to keep the handle) for `Result<T, TaskError>`.
+/// Dropping a handle that was never awaited leaves the task running (asyncio keeps tasks alive
+/// while they run; so do we). Abandoning an await midway — the awaiting future is dropped by a
+/// timeout, a select, or its own cancellation — cancels the task, as cancellation propagates
+/// through `await` in asyncio (rule T5); [`shield`] stops that.
+///
+/// Awaiting a task a second time after it returned its output panics: the output is moved out
+/// once. Ask [`is_done`](Task::is_done) and [`is_cancelled`](Task::is_cancelled) instead.
+///
+/// # Examples
+///
+/// ```
+/// use asyncio::{run, spawn, sleep};
+/// use std::time::Duration;
+///
+/// run(async {
+///     let mut task = spawn(async { sleep(Duration::from_millis(1)).await; "hi" });
+///     assert!(!task.is_done());
+///     assert_eq!((&mut task).await, Ok("hi"));
+///     assert!(task.is_done() && !task.is_cancelled());
+/// });
+/// ```
+pub struct Task<T> {
+    pub(crate) raw: RawTask<T, Infallible>,
+}
+
+/// Starts `future` as a task on the running loop and returns its handle: asyncio's
+/// `create_task`. The task is scheduled at once and runs whether or not the handle is awaited
+/// (rule L3); no `Send` bound, as the loop is single-threaded.
+///
+/// # Panics
+/// Outside a running event loop: "spawn() called outside a running event loop".
+///
+/// # Examples
+///
+/// ```
+/// use asyncio::{run, spawn, yield_now};
+/// use std::{cell::Cell, rc::Rc};
+///
+/// run(async {
+///     let hits = Rc::new(Cell::new(0));
+///     let h = hits.clone();
+///     spawn(async move { h.set(h.get() + 1) }); // handle dropped: still runs
+///     yield_now().await;
+///     assert_eq!(hits.get(), 1);
+/// });
+/// ```
+pub fn spawn<F>(future: F) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    Task {
+        raw: spawn_on::<F, Plain>(&runtime::current_core("spawn()"), future),
+    }
+}
+
+/// Like [`spawn`] for a future returning `Result<T, E>`: an `Err(e)` becomes the task's
+/// `TaskError::Failed(e)`, as for [`try_gather`](crate::try_gather) children.
+pub(crate) fn spawn_fallible<F, T, E>(future: F) -> RawTask<T, E>
+where
+    F: Future<Output = Result<T, E>> + 'static,
+    T: 'static,
+    E: 'static,
+{
+    spawn_on::<F, Fallible>(&runtime::current_core("spawn()"), future)
+}
+
+impl<T> Task<T> {
+    /// Requests cancellation: returns true if the task was not done yet. Its future is dropped at
+    /// its next turn (before it ever runs, if it has not started: rule T6) and it finishes as
+    /// cancelled; `Drop` impls are the clean-up. On a finished task it returns false and changes
+    /// nothing. Cancelling twice returns true twice while the task is still pending.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncio::{run, spawn, TaskError};
+    ///
+    /// run(async {
+    ///     let mut t = spawn(std::future::pending::<()>());
+    ///     assert!(t.cancel());
+    ///     assert_eq!((&mut t).await, Err(TaskError::Cancelled));
+    ///     assert!(t.is_cancelled());
+    ///     assert!(!t.cancel(), "already done");
+    /// });
+    /// ```
+    pub fn cancel(&self) -> bool {
+        self.raw.cancel()
+    }
+
+    /// True once the task finished: with a value, a panic, or a cancellation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncio::{run, spawn, yield_now};
+    /// run(async {
+    ///     let t = spawn(async {});
+    ///     assert!(!t.is_done());
+    ///     yield_now().await;
+    ///     assert!(t.is_done());
+    /// });
+    /// ```
+    pub fn is_done(&self) -> bool {
+        self.raw.is_done()
+    }
+
+    /// True once the task finished by cancellation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncio::{run, spawn, yield_now};
+    /// run(async {
+    ///     let t = spawn(async {});
+    ///     t.cancel();
+    ///     yield_now().await;
+    ///     assert!(t.is_cancelled());
+    /// });
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        self.raw.is_cancelled()
+    }
+
+    /// Runs `f` on the loop after the task finishes (on the next turn if it already has). Callbacks
+    /// run once each, in the order they were added (rule T3); a panicking callback is reported
+    /// through the exception handler and the loop goes on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncio::{run, spawn};
+    /// use std::{cell::RefCell, rc::Rc};
+    ///
+    /// run(async {
+    ///     let log = Rc::new(RefCell::new(Vec::new()));
+    ///     let mut t = spawn(async {});
+    ///     for i in 0..3 {
+    ///         let log = log.clone();
+    ///         t.add_done_callback(move || log.borrow_mut().push(i));
+    ///     }
+    ///     (&mut t).await.unwrap();
+    ///     asyncio::yield_now().await;
+    ///     assert_eq!(*log.borrow(), [0, 1, 2]);
+    /// });
+    /// ```
+    pub fn add_done_callback(&self, f: impl FnOnce() + 'static) {
+        self.raw.add_done_callback(Box::new(f));
+    }
+
+    /// The task's name: `Task-N` unless set with [`set_name`](Task::set_name).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncio::{run, spawn};
+    /// run(async {
+    ///     let t = spawn(async {});
+    ///     assert!(t.name().starts_with("Task-"));
+    ///     t.set_name("fetcher");
+    ///     assert_eq!(t.name(), "fetcher");
+    /// });
+    /// ```
+    pub fn name(&self) -> String {
+        self.raw.header().name()
+    }
+
+    /// Renames the task.
+    ///
+    /// # Examples
+    ///
+    /// See [`Task::name`].
+    pub fn set_name(&self, name: impl Into<String>) {
+        let name = name.into();
+        self.raw.header().with_extras(|e| e.name = Some(name));
+    }
+
+    /// Lets the task run on without a handle (fire and forget). A panic in it is then reported
+    /// through the loop's exception handler (rule T4).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncio::{run, spawn, yield_now};
+    /// use std::{cell::Cell, rc::Rc};
+    ///
+    /// run(async {
+    ///     let ran = Rc::new(Cell::new(false));
+    ///     let r = ran.clone();
+    ///     spawn(async move { r.set(true) }).detach();
+    ///     yield_now().await;
+    ///     assert!(ran.get());
+    /// });
+    /// ```
+    pub fn detach(self) {
+        drop(self)
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = self.raw.header();
+        let state = if h.has(CANCELLED) {
+            "cancelled"
+        } else if h.has(DONE) {
+            "done"
+        } else {
+            "pending"
+        };
+        f.debug_struct("Task")
+            .field("name", &h.name())
+            .field("state", &format_args!("{state}"))
+            .finish()
+    }
+}
+
+impl<T> IntoFuture for Task<T> {
+    type Output = Result<T, TaskError>;
+    type IntoFuture = Join<T, Task<T>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Join::new(self)
+    }
+}
+
+impl<'a, T> IntoFuture for &'a mut Task<T> {
+    type Output = Result<T, TaskError>;
+    type IntoFuture = Join<T, &'a mut Task<T>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Join::new(self)
+    }
+}
+
+/// The future of awaiting a [`Task`], owned (`Join<T, Task<T>>`) or borrowed
+/// (`Join<T, &mut Task<T>>`). Dropping it after it was polled and before the task finished cancels
+/// the task (rule T5).
+///
+/// # Examples
+///
+/// ```
+/// use asyncio::{run, spawn};
+/// use std::future::IntoFuture;
+///
+/// run(async {
+///     let join = spawn(async { 3 }).into_future();
+///     assert_eq!(join.await, Ok(3));
+/// });
+/// ```
+pub struct Join<T, H: BorrowMut<Task<T>>> {
+    task: H,
+    polled: bool,
+    output: PhantomData<fn() -> T>,
+}
+
+impl<T, H: BorrowMut<Task<T>>> Join<T, H> {
+    fn new(task: H) -> Self {
+        Join {
+            task,
+            polled: false,
+            output: PhantomData,
+        }
+    }
+}
+
+impl<T, H: BorrowMut<Task<T>> + Unpin> Future for Join<T, H> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.polled = true;
+        this.task.borrow_mut().raw.poll_output(cx)
+    }
+}
+
+impl<T, H: BorrowMut<Task<T>>> Drop for Join<T, H> {
+    fn drop(&mut self) {
+        let raw = &self.task.borrow().raw;
+        if self.polled && !raw.is_done() {
+            raw.cancel();
+        }
+    }
+}
+
+/// Protects a task from the cancellation of whoever awaits it: asyncio's `shield` (rule SH1).
+///
+/// Dropping the shield's await midway, or cancelling a gather holding it, leaves the task running;
+/// if it then panics, the panic is reported once through the loop's exception handler, and a late
+/// success is dropped silently. Cancelling the task itself still reaches the awaiter as
+/// `Err(Cancelled)`.
+///
+/// # Examples
+///
+/// ```
+/// use asyncio::{run, shield, sleep, spawn, yield_now};
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+///
+/// run(async {
+///     let finished = Rc::new(Cell::new(false));
+///     let f = finished.clone();
+///     let task = spawn(async move { sleep(Duration::from_millis(1)).await; f.set(true) });
+///     let waiter = spawn(shield(task).into_future());
+///     yield_now().await;
+///     waiter.cancel(); // cancels the waiter, not the shielded task
+///     sleep(Duration::from_millis(5)).await;
+///     assert!(finished.get());
+/// });
+/// # use std::future::IntoFuture;
+/// ```
+pub fn shield<T>(task: Task<T>) -> Shield<T> {
+    Shield { task }
+}
+
+/// A task behind a [`shield`]: awaitable, and adoptable by a gather.
+///
+/// # Examples
+///
+/// ```
+/// use asyncio::{run, shield, spawn};
+/// run(async { assert_eq!(shield(spawn(async { 5 })).await, Ok(5)) });
+/// ```
+pub struct Shield<T> {
+    pub(crate) task: Task<T>,
+}
+
+impl<T> IntoFuture for Shield<T> {
+    type Output = Result<T, TaskError>;
+    type IntoFuture = ShieldFuture<T>;
+
+    fn into_future(self) -> ShieldFuture<T> {
+        ShieldFuture { task: self.task }
+    }
+}
+
+/// The future of awaiting a [`Shield`]: dropping it never cancels the task.
+///
+/// # Examples
+///
+/// See [`shield`].
+pub struct ShieldFuture<T> {
+    task: Task<T>,
+}
+
+impl<T> Future for ShieldFuture<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().task.raw.poll_output(cx)
+    }
+}
