@@ -255,6 +255,7 @@ impl<O: 'static, E: 'static> Child for Gather<O, E> {
 
 /// The type-erased face of a gather's shared state.
 #[doc(hidden)]
+#[allow(clippy::len_without_is_empty)]
 pub trait Node: Listener {
     fn is_done(&self) -> bool;
     fn is_cancelled(&self) -> bool;
@@ -417,7 +418,7 @@ struct GatherState<C: Children> {
 }
 
 impl<C: Children> GatherState<C> {
-    fn new(children: C) -> Gather<C::Values, C::Error> {
+    fn start(children: C) -> Gather<C::Values, C::Error> {
         let len = children.len();
         let core = runtime::try_with_core(Rc::clone);
         if len > 0 && core.is_none() {
@@ -717,9 +718,10 @@ where
     from_vec(children)
 }
 
-fn from_vec<M, I>(
-    children: I,
-) -> Gather<Vec<<I::Item as IntoChild<M>>::Output>, <I::Item as IntoChild<M>>::Error>
+/// The gather of a `Vec` of children of type `X`.
+type VecGather<X, M> = Gather<Vec<<X as IntoChild<M>>::Output>, <X as IntoChild<M>>::Error>;
+
+fn from_vec<M, I>(children: I) -> VecGather<I::Item, M>
 where
     I: IntoIterator,
     I::Item: IntoChild<M>,
@@ -728,7 +730,7 @@ where
         .into_iter()
         .map(|c| Slot::Pending(c.into_child()))
         .collect();
-    GatherState::new(slots)
+    GatherState::start(slots)
 }
 
 /// The shape of a gather's output with `return_exceptions`: one `Result` per child.

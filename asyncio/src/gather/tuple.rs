@@ -26,7 +26,7 @@ macro_rules! tuples {
             type Values = ($($X::Output,)+);
             type Error = E;
             fn start(self) -> Gather<Self::Values, E> {
-                GatherState::new(($(Slot::Pending(self.$i),)+))
+                GatherState::start(($(Slot::Pending(self.$i),)+))
             }
         }
 

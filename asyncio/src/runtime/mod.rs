@@ -130,6 +130,8 @@ pub(crate) fn current_core(what: &str) -> Rc<Core> {
     })
 }
 
+type Handler = Rc<dyn Fn(&ExceptionContext)>;
+
 /// The loop's state. Only the loop thread touches it.
 pub(crate) struct Core {
     id: u64,
@@ -143,7 +145,7 @@ pub(crate) struct Core {
     closing: Cell<bool>,
     main_queued: Cell<bool>,
     next_task_id: Cell<u64>,
-    handler: RefCell<Option<Rc<dyn Fn(&ExceptionContext)>>>,
+    handler: RefCell<Option<Handler>>,
 }
 
 impl Core {
