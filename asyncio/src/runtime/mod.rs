@@ -295,7 +295,7 @@ impl Core {
         loop {
             let wakers: Vec<Waker> = self.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
             wakers.into_iter().for_each(Waker::wake);
-            while self.turn(&mut || false) {}
+            self.turn(&mut || false);
             if self.tasks.borrow().is_empty()
                 && self.queue.borrow().is_empty()
                 && !self.shared.has_injected.load(Ordering::Acquire)
@@ -487,8 +487,16 @@ impl EventLoop {
 
 impl Drop for EventLoop {
     fn drop(&mut self) {
-        let _enter = Enter::new(&self.core);
-        self.core.shut_down();
+        let core = &self.core;
+        if core.tasks.borrow().is_empty() && core.queue.borrow().is_empty() {
+            return; // nothing to clean up (e.g. `run` refused inside a running loop)
+        }
+        // Dropped inside another running loop: clean up without entering; our tasks' wakes then
+        // reach us through the injection queue.
+        let _enter = CURRENT
+            .with(|c| c.borrow().is_none())
+            .then(|| Enter::new(core));
+        core.shut_down();
     }
 }
 
