@@ -13,7 +13,7 @@ use std::fmt;
 /// Why a task or a gather did not produce its value.
 ///
 /// `E` is the error type of children that return `Result<T, E>` (see
-/// [`try_gather`](crate::try_gather)); for plain tasks it is [`Infallible`], so only
+/// [`try_gather`](fn@crate::try_gather)); for plain tasks it is [`Infallible`], so only
 /// [`Panicked`](TaskError::Panicked) and [`Cancelled`](TaskError::Cancelled) can occur.
 ///
 /// # Examples
@@ -34,7 +34,7 @@ use std::fmt;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskError<E = Infallible> {
-    /// The child returned `Err(e)` (children of [`try_gather`](crate::try_gather)).
+    /// The child returned `Err(e)` (children of [`try_gather`](fn@crate::try_gather)).
     Failed(E),
     /// The child panicked; the panic was caught and the loop went on.
     Panicked(Panic),

@@ -30,9 +30,9 @@
 //! | `task.cancel()`, `.done()`, `.cancelled()` | [`Task::cancel`], [`Task::is_done`], [`Task::is_cancelled`] |
 //! | `task.add_done_callback(cb)`, `get_name`/`set_name` | [`Task::add_done_callback`], [`Task::name`], [`Task::set_name`] |
 //! | `asyncio.sleep(s)`, `asyncio.sleep(0)` | [`sleep`]`(Duration)`, [`yield_now`]`()`; also [`sleep_until`] |
-//! | `asyncio.gather(*aws)` | [`gather`]`(iter)` → `Vec`, [`gather!`]`(a, b, ..)` → tuple |
+//! | `asyncio.gather(*aws)` | [`gather`](fn@gather)`(iter)` → `Vec`, [`gather!`](macro@gather)`(a, b, ..)` → tuple |
 //! | `gather(..., return_exceptions=True)` | `gather(..).`[`return_exceptions`](Gather::return_exceptions)`()` |
-//! | children that raise | [`try_gather`] / [`try_gather!`]: children return `Result<T, E>` |
+//! | children that raise | [`try_gather`](fn@try_gather) / [`try_gather!`](macro@try_gather): children return `Result<T, E>` |
 //! | `CancelledError`, an exception | [`TaskError::Cancelled`], [`TaskError::Panicked`], [`TaskError::Failed`] |
 //! | `asyncio.shield(t)` | [`shield`]`(task)` |
 //! | `loop.call_soon(f)`, `loop.set_exception_handler(h)` | [`call_soon`], [`EventLoop::set_exception_handler`] |
@@ -64,7 +64,7 @@ pub mod __private {
 
 /// Gathers differently typed children into a tuple: `asyncio.gather(a, b, c)`.
 ///
-/// Each argument is anything [`gather`] accepts (a future, a [`Task`], a [`Shield`], a
+/// Each argument is anything [`gather`](fn@gather) accepts (a future, a [`Task`], a [`Shield`], a
 /// [`Gather`]); the output is `Result<(A, B, ..), TaskError>`, in argument order. Up to 12
 /// children.
 ///

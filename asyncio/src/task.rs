@@ -439,7 +439,7 @@ where
 }
 
 /// Like [`spawn`] for a future returning `Result<T, E>`: an `Err(e)` becomes the task's
-/// `TaskError::Failed(e)`, as for [`try_gather`](crate::try_gather) children.
+/// `TaskError::Failed(e)`, as for [`try_gather`](fn@crate::try_gather) children.
 pub(crate) fn spawn_fallible<F, T, E>(future: F) -> RawTask<T, E>
 where
     F: Future<Output = Result<T, E>> + 'static,

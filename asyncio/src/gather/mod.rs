@@ -36,11 +36,11 @@ use crate::error::{Panic, TaskError};
 use crate::runtime::{self, Core, Entry, ExceptionContext, Listener};
 use crate::task::{self, RawTask, Shield, Task};
 
-/// Marker for the children of [`gather`] and [`gather!`](crate::gather!): their output is the value.
+/// Marker for the children of [`gather`](fn@gather) and [`gather!`](macro@crate::gather): their output is the value.
 #[doc(hidden)]
 pub struct Plain;
 
-/// Marker for the children of [`try_gather`] and [`try_gather!`](crate::try_gather!): they return
+/// Marker for the children of [`try_gather`](fn@try_gather) and [`try_gather!`](macro@crate::try_gather): they return
 /// `Result<T, E>` and `Err(e)` is a failure.
 #[doc(hidden)]
 pub struct Try<E>(PhantomData<E>);
@@ -613,9 +613,9 @@ impl<C: Children> Node for GatherState<C> {
 /// A group of children running concurrently, awaitable for all their results in input order:
 /// asyncio's `_GatheringFuture`.
 ///
-/// `O` is the output: `Vec<T>` from [`gather`], a tuple from [`gather!`](crate::gather!), and with
+/// `O` is the output: `Vec<T>` from [`gather`](fn@gather), a tuple from [`gather!`](macro@crate::gather), and with
 /// [`return_exceptions`](Gather::return_exceptions) one `Result` per child. `E` is the children's
-/// error type for [`try_gather`]. Await it by value or as `&mut gather` (to ask
+/// error type for [`try_gather`](fn@try_gather). Await it by value or as `&mut gather` (to ask
 /// [`is_done`](Gather::is_done) afterwards). Abandoning an await midway cancels the gather (rule
 /// G14); a gather never awaited leaves its children running. Awaiting it again after it returned
 /// its output panics.
@@ -690,7 +690,7 @@ where
     from_vec(children)
 }
 
-/// Like [`gather`] for children returning `Result<T, E>`: `Err(e)` is a failure, reported as
+/// Like [`gather`](fn@gather) for children returning `Result<T, E>`: `Err(e)` is a failure, reported as
 /// [`TaskError::Failed(e)`](TaskError::Failed).
 ///
 /// # Examples
