@@ -91,18 +91,15 @@ impl Shared {
 /// Schedules a task's `Runnable`: on the loop's own running thread, onto the local queue with no
 /// lock; anywhere else, through the injection queue.
 pub(crate) fn schedule(shared: &Arc<Shared>, runnable: Runnable<Header>) {
-    let runnable = match CURRENT.try_with(|c| match &*c.borrow() {
-        Some(core) if Arc::ptr_eq(&core.shared, shared) => {
-            core.push(Entry::Task(runnable));
-            None
-        }
-        _ => Some(runnable),
-    }) {
-        Ok(None) => return,
-        Ok(Some(r)) => r,
-        Err(_) => unreachable!("a task was scheduled while its thread was exiting"),
-    };
-    shared.inject(runnable);
+    let local = CURRENT.try_with(|c| match &*c.borrow() {
+        Some(core) if Arc::ptr_eq(&core.shared, shared) => Some(core.clone()),
+        _ => None,
+    });
+    match local {
+        Ok(Some(core)) => core.push(Entry::Task(runnable)),
+        // Another thread, a thread whose locals are being torn down, or the loop not running.
+        _ => shared.inject(runnable),
+    }
 }
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
