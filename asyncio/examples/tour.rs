@@ -4,24 +4,24 @@
 //! Python program ends in a traceback, the Rust one returns the error, printed here on stderr as
 //! `Error: ...`, just as its own `main` would print it before exiting with code 1.
 
-#[path = "interleave.rs"]
-mod interleave;
-#[path = "unawaited.rs"]
-mod unawaited;
-#[path = "results.rs"]
-mod results;
-#[path = "exception_propagates.rs"]
-mod exception_propagates;
-#[path = "return_exceptions.rs"]
-mod return_exceptions;
-#[path = "nested.rs"]
-mod nested;
-#[path = "mixed.rs"]
-mod mixed;
 #[path = "cancel.rs"]
 mod cancel;
 #[path = "done.rs"]
 mod done;
+#[path = "exception_propagates.rs"]
+mod exception_propagates;
+#[path = "interleave.rs"]
+mod interleave;
+#[path = "mixed.rs"]
+mod mixed;
+#[path = "nested.rs"]
+mod nested;
+#[path = "results.rs"]
+mod results;
+#[path = "return_exceptions.rs"]
+mod return_exceptions;
+#[path = "unawaited.rs"]
+mod unawaited;
 
 use std::fmt::Debug;
 use std::io::Write;
@@ -40,15 +40,31 @@ fn report<E: Debug>(result: Result<(), E>) {
 
 fn main() {
     println!("asyncio for Rust: the gather tutorial, program by program");
-    heading(1, "interleave", "two gathered coroutines take turns at each sleep");
+    heading(
+        1,
+        "interleave",
+        "two gathered coroutines take turns at each sleep",
+    );
     interleave::main();
-    heading(2, "unawaited", "a gather nobody awaits is pending; its children never run");
+    heading(
+        2,
+        "unawaited",
+        "a gather nobody awaits is pending; its children never run",
+    );
     unawaited::main();
     heading(3, "results", "results in the order of the arguments");
     report(results::main());
-    heading(4, "exception_propagates", "the first error propagates out of the gather");
+    heading(
+        4,
+        "exception_propagates",
+        "the first error propagates out of the gather",
+    );
     report(exception_propagates::main());
-    heading(5, "return_exceptions", "errors returned in place among the results");
+    heading(
+        5,
+        "return_exceptions",
+        "errors returned in place among the results",
+    );
     report(return_exceptions::main());
     heading(6, "nested", "gathers of gathers");
     report(nested::main());

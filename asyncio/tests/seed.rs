@@ -32,7 +32,11 @@ fn check(name: &str, stdout: &str, stderr: &str, success: bool) {
         stderr,
         "stderr of example {name}"
     );
-    assert_eq!(out.status.success(), success, "exit status of example {name}");
+    assert_eq!(
+        out.status.success(),
+        success,
+        "exit status of example {name}"
+    );
 }
 
 #[test]
@@ -47,12 +51,22 @@ fn program_1_interleave() {
 
 #[test]
 fn program_2_unawaited_gather_is_pending_and_its_children_never_run() {
-    check("unawaited", "Gather { state: pending, children: 4 }\n", "", true);
+    check(
+        "unawaited",
+        "Gather { state: pending, children: 4 }\n",
+        "",
+        true,
+    );
 }
 
 #[test]
 fn program_3_results_in_argument_order() {
-    check("results", "Started\n[100, 1000, 121, 1331]\nFinished\n", "", true);
+    check(
+        "results",
+        "Started\n[100, 1000, 121, 1331]\nFinished\n",
+        "",
+        true,
+    );
 }
 
 #[test]
@@ -77,12 +91,22 @@ fn program_5_return_exceptions() {
 
 #[test]
 fn program_6_nested() {
-    check("nested", "Started\n[[100, 1000], [400, 8000]]\nFinished\n", "", true);
+    check(
+        "nested",
+        "Started\n[[100, 1000], [400, 8000]]\nFinished\n",
+        "",
+        true,
+    );
 }
 
 #[test]
 fn program_7_mixed() {
-    check("mixed", "Started\n([100, 1000], 400, 900)\nFinished\n", "", true);
+    check(
+        "mixed",
+        "Started\n([100, 1000], 400, 900)\nFinished\n",
+        "",
+        true,
+    );
 }
 
 #[test]
