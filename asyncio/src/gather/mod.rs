@@ -79,8 +79,8 @@ pub trait Child: 'static {
     fn attach(&mut self, listener: Rc<dyn Listener>, index: u32);
     /// Takes the outcome of a child that is done.
     fn take(&mut self) -> Result<Self::Output, TaskError<Self::Error>>;
-    /// Requests cancellation; nested gathers to visit are pushed on `work`. True if accepted.
-    fn cancel(&mut self, work: &mut Vec<Rc<dyn Node>>) -> bool;
+    /// Requests cancellation. True if accepted; a nested gather is pushed on `found` instead.
+    fn cancel(&mut self, found: &mut Vec<Rc<dyn Node>>) -> bool;
 }
 
 impl<F> IntoChild<Plain> for F
@@ -241,16 +241,43 @@ impl<O: 'static, E: 'static> Child for Gather<O, E> {
     fn take(&mut self) -> Result<O, TaskError<E>> {
         self.take_output()
     }
-    fn cancel(&mut self, work: &mut Vec<Rc<dyn Node>>) -> bool {
-        // A nested gather accepts while any of its children may still be cancelled; its own
-        // children are visited from the caller's work list, not by recursion.
-        if !self.node.accepts_cancel() {
-            return false;
+    fn cancel(&mut self, found: &mut Vec<Rc<dyn Node>>) -> bool {
+        // A nested gather accepts if one of its own children does: `cancel_tree` visits it from
+        // its list, without recursion, and settles that afterwards.
+        if !self.node.is_done() {
+            found.push(self.node.clone());
         }
-        self.node.mark_cancel_requested();
-        work.push(self.node.clone());
-        true
+        false
     }
+}
+
+/// Cancels every child not yet done under `root`, nested gathers included, breadth first and
+/// without recursion. A gather accepts when one of its children (task, or nested gather that
+/// accepts) does; every gather that accepted, except `root` unless `mark_root`, is marked as
+/// cancelled so that it ends with `Err(Cancelled)` (G7, G8, G9). Returns whether `root` accepted.
+fn cancel_tree(root: Rc<dyn Node>, mark_root: bool) -> bool {
+    // (gather, index of its parent in `visited`, accepted)
+    let mut visited: Vec<(Rc<dyn Node>, usize, bool)> = vec![(root, 0, false)];
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < visited.len() {
+        visited[i].2 = visited[i].0.cancel_children(&mut found);
+        visited.extend(found.drain(..).map(|node| (node, i, false)));
+        i += 1;
+    }
+    // Children come after their parents: settle acceptance from the leaves up.
+    for j in (0..visited.len()).rev() {
+        let (parent, accepted) = (visited[j].1, visited[j].2);
+        if accepted {
+            if j > 0 {
+                visited[parent].2 = true;
+            }
+            if j > 0 || mark_root {
+                visited[j].0.mark_cancel_requested();
+            }
+        }
+    }
+    visited[0].2
 }
 
 /// The type-erased face of a gather's shared state.
@@ -262,10 +289,10 @@ pub trait Node: Listener {
     fn len(&self) -> usize;
     fn set_mode(&self, mode: Mode);
     fn set_listener(&self, listener: Rc<dyn Listener>, index: u32);
-    fn accepts_cancel(&self) -> bool;
     fn mark_cancel_requested(&self);
-    /// Cancels the children still pending; nested gathers go on `work`.
-    fn cancel_children(&self, work: &mut Vec<Rc<dyn Node>>) -> bool;
+    /// Cancels the children still pending; nested gathers not yet done go on `found`. True if a
+    /// task child accepted.
+    fn cancel_children(&self, found: &mut Vec<Rc<dyn Node>>) -> bool;
     fn register(&self, waker: &Waker);
     /// Writes the output into `out`, an `&mut Option<Result<O, TaskError<E>>>` of the handle's
     /// types.
@@ -324,9 +351,9 @@ impl<X: Child> Slot<X> {
         kind
     }
 
-    fn cancel(&mut self, work: &mut Vec<Rc<dyn Node>>) -> bool {
+    fn cancel(&mut self, found: &mut Vec<Rc<dyn Node>>) -> bool {
         match self {
-            Slot::Pending(x) => x.cancel(work),
+            Slot::Pending(x) => x.cancel(found),
             _ => false,
         }
     }
@@ -354,7 +381,7 @@ pub(crate) trait Children: 'static {
     fn len(&self) -> usize;
     fn attach(&mut self, listener: &Rc<dyn Listener>);
     fn complete(&mut self, index: usize) -> Kind;
-    fn cancel_all(&mut self, work: &mut Vec<Rc<dyn Node>>) -> bool;
+    fn cancel_all(&mut self, found: &mut Vec<Rc<dyn Node>>) -> bool;
     fn take_error(&mut self, index: usize) -> TaskError<Self::Error>;
     fn take_values(&mut self) -> Self::Values;
     fn take_slots(&mut self) -> Self::Slots;
@@ -376,10 +403,10 @@ impl<X: Child> Children for Vec<Slot<X>> {
     fn complete(&mut self, index: usize) -> Kind {
         self[index].complete()
     }
-    fn cancel_all(&mut self, work: &mut Vec<Rc<dyn Node>>) -> bool {
+    fn cancel_all(&mut self, found: &mut Vec<Rc<dyn Node>>) -> bool {
         let mut accepted = false;
         for slot in self.iter_mut() {
-            accepted |= slot.cancel(work);
+            accepted |= slot.cancel(found);
         }
         accepted
     }
@@ -507,22 +534,13 @@ impl<C: Children> Listener for GatherState<C> {
                         self.decide();
                         return;
                     }
-                    let mut work = Vec::new();
-                    self.cancel_children(&mut work);
-                    drain(work);
+                    cancel_tree(self.clone(), false);
                 }
             }
         }
         if self.remaining.get() == 0 {
             self.decide();
         }
-    }
-}
-
-/// Visits the nested gathers a cancellation reached, without recursion.
-fn drain(mut work: Vec<Rc<dyn Node>>) {
-    while let Some(node) = work.pop() {
-        node.cancel_children(&mut work);
     }
 }
 
@@ -551,16 +569,12 @@ impl<C: Children> Node for GatherState<C> {
         }
     }
 
-    fn accepts_cancel(&self) -> bool {
-        !self.is_done() && self.remaining.get() > 0
-    }
-
     fn mark_cancel_requested(&self) {
         self.cancel_requested.set(true);
     }
 
-    fn cancel_children(&self, work: &mut Vec<Rc<dyn Node>>) -> bool {
-        self.children.borrow_mut().cancel_all(work)
+    fn cancel_children(&self, found: &mut Vec<Rc<dyn Node>>) -> bool {
+        self.children.borrow_mut().cancel_all(found)
     }
 
     fn register(&self, waker: &Waker) {
@@ -808,16 +822,7 @@ impl<O: 'static, E: 'static> Gather<O, E> {
     /// });
     /// ```
     pub fn cancel(&self) -> bool {
-        if self.node.is_done() {
-            return false;
-        }
-        let mut work = Vec::new();
-        let accepted = self.node.cancel_children(&mut work);
-        if accepted {
-            self.node.mark_cancel_requested();
-        }
-        drain(work);
-        accepted
+        !self.node.is_done() && cancel_tree(self.node.clone(), true)
     }
 
     /// True once the outcome is decided, whether or not anyone awaits the gather (rule G11).

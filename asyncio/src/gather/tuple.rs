@@ -47,9 +47,9 @@ macro_rules! tuples {
                     _ => unreachable!("no child {index}"),
                 }
             }
-            fn cancel_all(&mut self, work: &mut Vec<Rc<dyn Node>>) -> bool {
+            fn cancel_all(&mut self, found: &mut Vec<Rc<dyn Node>>) -> bool {
                 let mut accepted = false;
-                $(accepted |= self.$i.cancel(work);)+
+                $(accepted |= self.$i.cancel(found);)+
                 accepted
             }
             fn take_error(&mut self, index: usize) -> TaskError<E> {
