@@ -39,6 +39,8 @@
 //!
 //! The rules this crate keeps (L1–L6, T1–T6, G1–G14, SH1) are listed in the README.
 
+#![warn(missing_docs)]
+
 mod error;
 mod gather;
 mod runtime;
