@@ -795,6 +795,10 @@ fn a_wake_from_another_thread_interrupts_the_wait_for_a_far_deadline() {
         run(async {
             spawn(sleep(Duration::from_secs(3600))).detach();
             yield_now().await;
+            // Both a task's waker and main's.
+            spawn(set_by_thread(Duration::from_millis(50)))
+                .await
+                .unwrap();
             set_by_thread(Duration::from_millis(50)).await;
         });
     });

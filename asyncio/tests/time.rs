@@ -207,20 +207,23 @@ fn l5_yield_now_gives_every_other_ready_task_exactly_one_turn() {
 // L5
 #[test]
 fn l5_sleep_zero_is_yield_now_and_a_past_deadline_completes_on_the_next_turn() {
-    run(async {
-        let (ticks, clock) = turn_counter();
-        yield_now().await;
-        let t0 = ticks.get();
-        sleep(Duration::ZERO).await;
-        assert_eq!(ticks.get(), t0 + 1, "sleep(0) must be exactly one turn");
-        let t1 = ticks.get();
-        sleep_until(Instant::now() - Duration::from_millis(1)).await;
-        assert_eq!(
-            ticks.get(),
-            t1 + 1,
-            "sleep_until a past deadline must complete on the next turn"
-        );
-        clock.cancel();
+    // Under a watchdog: if a busy turn never ended, the past deadline would never be collected.
+    watchdog("past_deadline", || {
+        run(async {
+            let (ticks, clock) = turn_counter();
+            yield_now().await;
+            let t0 = ticks.get();
+            sleep(Duration::ZERO).await;
+            assert_eq!(ticks.get(), t0 + 1, "sleep(0) must be exactly one turn");
+            let t1 = ticks.get();
+            sleep_until(Instant::now() - Duration::from_millis(1)).await;
+            assert_eq!(
+                ticks.get(),
+                t1 + 1,
+                "sleep_until a past deadline must complete on the next turn"
+            );
+            clock.cancel();
+        })
     });
 }
 
