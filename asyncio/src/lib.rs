@@ -36,6 +36,9 @@
 //! | `CancelledError`, an exception | [`TaskError::Cancelled`], [`TaskError::Panicked`], [`TaskError::Failed`] |
 //! | `asyncio.shield(t)` | [`shield`]`(task)` |
 //! | `loop.call_soon(f)`, `loop.set_exception_handler(h)` | [`call_soon`], [`EventLoop::set_exception_handler`] |
+//! | `asyncio.Lock()`, `async with lock` | [`Lock`](sync::Lock): `let _guard = lock.acquire().await` |
+//! | `asyncio.Event()`, `Condition()`, `Semaphore(n)`, `BoundedSemaphore(n)`, `Barrier(n)` | [`Event`](sync::Event), [`Condition`](sync::Condition), [`Semaphore`](sync::Semaphore), [`BoundedSemaphore`](sync::BoundedSemaphore), [`Barrier`](sync::Barrier) |
+//! | `asyncio.Queue(maxsize)`, `LifoQueue`, `PriorityQueue` | [`Queue`](sync::Queue), [`LifoQueue`](sync::LifoQueue), [`PriorityQueue`](sync::PriorityQueue) (see [`sync`] for the errors) |
 //!
 //! The rules this crate keeps (L1–L6, T1–T6, G1–G14, SH1) are listed in the README.
 
@@ -44,12 +47,16 @@
 mod error;
 mod gather;
 mod runtime;
+pub mod sync;
 mod task;
 mod time;
 
 pub use error::{Panic, TaskError};
 pub use gather::{gather, try_gather, Gather, GatherFuture, IntoChild};
 pub use runtime::{call_soon, run, EventLoop, ExceptionContext};
+pub use sync::{
+    Barrier, BoundedSemaphore, Condition, Event, LifoQueue, Lock, PriorityQueue, Queue, Semaphore,
+};
 pub use task::{shield, spawn, Join, Shield, ShieldFuture, Task};
 pub use time::{sleep, sleep_until, yield_now, Sleep};
 
