@@ -249,7 +249,8 @@ impl Condition {
         notify(&self.waiters, usize::MAX);
     }
 
-    /// How many tasks wait for a notification (not counting notified ones retaking the lock).
+    /// How many tasks wait for a notification, counting notified ones that have not run yet
+    /// (asyncio's `len(_waiters)`); not those already retaking the lock.
     ///
     /// # Examples
     ///
@@ -257,7 +258,7 @@ impl Condition {
     /// assert_eq!(asyncio::sync::Condition::new().waiting(), 0);
     /// ```
     pub fn waiting(&self) -> usize {
-        self.waiters.borrow().waiting()
+        self.waiters.borrow().len()
     }
 }
 

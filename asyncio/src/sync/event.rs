@@ -119,7 +119,7 @@ impl Event {
         }
     }
 
-    /// How many tasks are waiting (not yet woken).
+    /// How many tasks are inside `wait()`, woken or not (asyncio's `len(_waiters)`).
     ///
     /// # Examples
     ///
@@ -127,7 +127,7 @@ impl Event {
     /// assert_eq!(asyncio::sync::Event::new().waiting(), 0);
     /// ```
     pub fn waiting(&self) -> usize {
-        self.waiters.borrow().waiting()
+        self.waiters.borrow().len()
     }
 }
 

@@ -121,6 +121,18 @@ impl Lock {
         self.locked.get()
     }
 
+    /// How many tasks are inside `acquire()`: queued, or handed the lock and not yet run
+    /// (asyncio's `len(_waiters)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(asyncio::sync::Lock::new().waiting(), 0);
+    /// ```
+    pub fn waiting(&self) -> usize {
+        self.waiters.borrow().len()
+    }
+
     /// Releases a lock whose guard was given up with [`std::mem::forget`]: asyncio's
     /// `lock.release()`, for the acquire-here, release-there patterns a guard cannot express.
     /// The lock goes to the first waiter, if any.
@@ -163,7 +175,7 @@ impl fmt::Debug for Lock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Lock")
             .field("locked", &self.locked.get())
-            .field("waiters", &self.waiters.borrow().waiting())
+            .field("waiters", &self.waiting())
             .finish()
     }
 }

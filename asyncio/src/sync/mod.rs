@@ -102,6 +102,11 @@ impl WaitList {
         self.notified
     }
 
+    /// Every waiter still inside its call, woken or not (asyncio's `len(_waiters)`).
+    pub(crate) fn len(&self) -> usize {
+        self.waiting + self.notified
+    }
+
     fn link(&mut self, waker: &Waker, front: bool) -> usize {
         let key = self.nodes.insert(Node {
             waker: Some(waker.clone()),

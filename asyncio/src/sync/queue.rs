@@ -316,7 +316,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         self.shut_down.get()
     }
 
-    /// Tasks waiting in `get()` (asyncio's private `_getters`, without the woken ones).
+    /// Tasks inside `get()`, woken or not (asyncio's private `_getters`).
     ///
     /// # Examples
     ///
@@ -324,10 +324,10 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// assert_eq!(asyncio::sync::Queue::<u8>::new(0).waiting_getters(), 0);
     /// ```
     pub fn waiting_getters(&self) -> usize {
-        self.getters.borrow().waiting()
+        self.getters.borrow().len()
     }
 
-    /// Tasks waiting in `put()` for a free slot.
+    /// Tasks inside `put()` waiting for a free slot, woken or not.
     ///
     /// # Examples
     ///
@@ -335,7 +335,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// assert_eq!(asyncio::sync::Queue::<u8>::new(1).waiting_putters(), 0);
     /// ```
     pub fn waiting_putters(&self) -> usize {
-        self.putters.borrow().waiting()
+        self.putters.borrow().len()
     }
 
     /// Puts `item` in the queue, waiting while it is full. Dropping the future before it

@@ -92,7 +92,8 @@ impl Semaphore {
         }
     }
 
-    /// Takes a permit if one is free, without waiting.
+    /// Takes a permit if one is free and no task is queued or already woken for one, without
+    /// waiting.
     ///
     /// # Examples
     ///
@@ -103,15 +104,15 @@ impl Semaphore {
     /// drop(p);
     /// ```
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        let v = self.value.get();
-        if v == 0 {
+        if self.locked() {
             return None;
         }
-        self.value.set(v - 1);
+        self.value.set(self.value.get() - 1);
         Some(SemaphorePermit { sem: self })
     }
 
-    /// True when no permit is free: an `acquire()` now would wait.
+    /// True when an `acquire()` now would wait: no permit is free, or tasks are queued or woken
+    /// for one (they come first, as in asyncio).
     ///
     /// # Examples
     ///
@@ -122,7 +123,7 @@ impl Semaphore {
     /// assert!(sem.locked());
     /// ```
     pub fn locked(&self) -> bool {
-        self.value.get() == 0
+        self.value.get() == 0 || self.waiters.borrow().len() > 0
     }
 
     /// Free permits right now (asyncio's private `_value`).
@@ -136,7 +137,8 @@ impl Semaphore {
         self.value.get()
     }
 
-    /// How many tasks are queued in `acquire()` (not yet handed a permit).
+    /// How many tasks are inside `acquire()`: queued, or handed a permit and not yet run
+    /// (asyncio's `len(_waiters)`).
     ///
     /// # Examples
     ///
@@ -144,7 +146,7 @@ impl Semaphore {
     /// assert_eq!(asyncio::sync::Semaphore::new(0).waiting(), 0);
     /// ```
     pub fn waiting(&self) -> usize {
-        self.waiters.borrow().waiting()
+        self.waiters.borrow().len()
     }
 
     /// Adds a permit: it goes to the first waiter, if any, or joins the free ones. This is
@@ -167,6 +169,16 @@ impl Semaphore {
             let v = self.value.get().checked_add(1);
             self.value
                 .set(v.expect("Semaphore::release() overflowed the permit count"));
+        }
+    }
+}
+
+impl Semaphore {
+    /// Hands free permits to queued tasks, first come first served.
+    fn wake_while_free(&self) {
+        while self.value.get() > 0 && self.waiters.borrow().waiting() > 0 {
+            self.value.set(self.value.get() - 1);
+            notify_one(&self.waiters);
         }
     }
 }
@@ -207,10 +219,12 @@ impl<'a> Future for SemaphoreAcquire<'a> {
         let sem = this.sem;
         if this.slot.is_queued() {
             // Notified means a permit was handed to us by release().
-            return this
-                .slot
-                .poll_notified(&sem.waiters, cx)
-                .map(|()| SemaphorePermit { sem });
+            if this.slot.poll_notified(&sem.waiters, cx).is_pending() {
+                return Poll::Pending;
+            }
+            // Tasks that queued while our wake-up was in flight may now take the free permits.
+            sem.wake_while_free();
+            return Poll::Ready(SemaphorePermit { sem });
         }
         if let Some(permit) = sem.try_acquire() {
             return Poll::Ready(permit);
@@ -373,7 +387,7 @@ impl BoundedSemaphore {
         self.sem.available()
     }
 
-    /// How many tasks are queued in `acquire()`.
+    /// How many tasks are inside `acquire()` (see [`Semaphore::waiting`]).
     ///
     /// # Examples
     ///
