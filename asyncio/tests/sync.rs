@@ -304,7 +304,11 @@ fn set_wakes_every_waiter_after_tasks_already_scheduled() {
         let t3 = waiter(3);
         ev.set();
         yield_now().await;
-        assert_eq!(seen(&result), [3, 1, 2], "t3 was scheduled before the wake-ups");
+        assert_eq!(
+            seen(&result),
+            [3, 1, 2],
+            "t3 was scheduled before the wake-ups"
+        );
         for t in [t1, t2, t3] {
             assert!(t.is_done());
             assert_eq!(t.await, Ok(()));
@@ -1259,7 +1263,10 @@ fn barrier_works_for_two_cycles_in_a_row() {
         let results = seen(&results);
         assert_eq!(results.iter().filter(|&&x| x).count(), N);
         assert_eq!(results.iter().filter(|&&x| !x).count(), N);
-        assert!(results[..N].iter().all(|&x| x), "no one passes twice before all passed once");
+        assert!(
+            results[..N].iter().all(|&x| x),
+            "no one passes twice before all passed once"
+        );
         second.sort();
         assert_eq!(second, (0..N).collect::<Vec<_>>());
         assert_eq!(barrier.n_waiting(), 0);

@@ -269,7 +269,10 @@ mod tests {
         let mut front = Slot::default();
         front.enqueue(&list, &cx(), true);
         assert_eq!(notify(&list, 10), 3);
-        assert!(front.leave(&list), "front was notified first and never polled");
+        assert!(
+            front.leave(&list),
+            "front was notified first and never polled"
+        );
         assert!(slots[2].poll_notified(&list, &cx()).is_ready());
         assert!(slots[3].leave(&list));
         let l = list.borrow();

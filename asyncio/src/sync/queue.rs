@@ -616,8 +616,7 @@ impl<T, O: Order<T>> Future for QueuePut<'_, T, O> {
         } else {
             // A newcomer queues behind waiting putters and the slots promised to woken ones.
             let putters = q.putters.borrow();
-            putters.waiting() == 0
-                && (q.maxsize == 0 || q.qsize() + putters.notified() < q.maxsize)
+            putters.waiting() == 0 && (q.maxsize == 0 || q.qsize() + putters.notified() < q.maxsize)
         };
         if has_room {
             q.push(item);
