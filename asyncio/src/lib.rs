@@ -36,9 +36,9 @@
 //! | `CancelledError`, an exception | [`TaskError::Cancelled`], [`TaskError::Panicked`], [`TaskError::Failed`] |
 //! | `asyncio.shield(t)` | [`shield`]`(task)` |
 //! | `loop.call_soon(f)`, `loop.set_exception_handler(h)` | [`call_soon`], [`EventLoop::set_exception_handler`] |
-//! | `asyncio.Lock()`, `async with lock` | [`Lock`](sync::Lock): `let _guard = lock.acquire().await` |
-//! | `asyncio.Event()`, `Condition()`, `Semaphore(n)`, `BoundedSemaphore(n)`, `Barrier(n)` | [`Event`](sync::Event), [`Condition`](sync::Condition), [`Semaphore`](sync::Semaphore), [`BoundedSemaphore`](sync::BoundedSemaphore), [`Barrier`](sync::Barrier) |
-//! | `asyncio.Queue(maxsize)`, `LifoQueue`, `PriorityQueue` | [`Queue`](sync::Queue), [`LifoQueue`](sync::LifoQueue), [`PriorityQueue`](sync::PriorityQueue) (see [`sync`] for the errors) |
+//! | `asyncio.Lock()`, `async with lock` | [`Lock`]: `let _guard = lock.acquire().await` |
+//! | `asyncio.Event()`, `Condition()`, `Semaphore(n)`, `BoundedSemaphore(n)`, `Barrier(n)` | [`Event`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`], [`Barrier`] |
+//! | `asyncio.Queue(maxsize)`, `LifoQueue`, `PriorityQueue` | [`Queue`], [`LifoQueue`], [`PriorityQueue`] (see [`sync`] for the errors) |
 //!
 //! The rules this crate keeps (L1–L6, T1–T6, G1–G14, SH1) are listed in the README.
 

@@ -17,7 +17,7 @@
 //!
 //! # The waiter queue every primitive shares
 //!
-//! Each primitive keeps its waiters in a [`WaitList`]: a doubly linked list threaded through a
+//! Each primitive keeps its waiters in a `WaitList`: a doubly linked list threaded through a
 //! slab, in arrival order. A waiting future (an `acquire()`, a `get()`, a `wait()`) owns one node:
 //!
 //! ```text
@@ -31,7 +31,7 @@
 //!   node stays in the slab until its owner polls it (then the wake-up is consumed) or drops it.
 //! * A future dropped while waiting unlinks itself: O(1), so cancellation never leaves a dead
 //!   waiter behind and never costs a scan.
-//! * A future dropped while *notified* received a wake-up it will never use. [`WaitList::remove`]
+//! * A future dropped while *notified* received a wake-up it will never use. `WaitList::remove`
 //!   reports that, and the primitive passes the wake-up on (rule S1): a lock or a permit is handed
 //!   to the next waiter, a condition notifies the next waiter, a queue wakes the next getter so
 //!   the item stays available (rule S2). Nothing is lost and nobody is skipped.
@@ -208,7 +208,7 @@ pub(crate) fn notify(list: &RefCell<WaitList>, n: usize) -> usize {
     woken
 }
 
-/// A waiting future's place in a [`WaitList`]: empty, or the key of the node it owns.
+/// A waiting future's place in a `WaitList`: empty, or the key of the node it owns.
 #[derive(Debug, Default)]
 pub(crate) struct Slot(Option<usize>);
 

@@ -459,7 +459,8 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// q.put_nowait(1).unwrap();
     /// q.get_nowait().unwrap();
     /// q.task_done();
-    /// assert!(std::panic::catch_unwind(|| q.task_done()).is_err());
+    /// let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.task_done()));
+    /// assert!(again.is_err(), "one task_done() too many");
     /// ```
     pub fn task_done(&self) {
         let n = self.unfinished.get();

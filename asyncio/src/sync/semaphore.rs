@@ -310,7 +310,7 @@ impl fmt::Debug for SemaphorePermit<'_> {
 ///     let sem = BoundedSemaphore::new(1);
 ///     sem.acquire().await.forget();
 ///     sem.release(); // fine: gives the permit back
-///     let over = std::panic::catch_unwind(|| sem.release());
+///     let over = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sem.release()));
 ///     assert!(over.is_err(), "a second release would exceed the bound");
 /// });
 /// ```
