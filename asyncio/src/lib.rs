@@ -24,7 +24,8 @@
 //! | asyncio | this crate |
 //! |---|---|
 //! | `asyncio.run(main())` | [`run`]`(main())` |
-//! | `loop = asyncio.new_event_loop()`, `loop.run_until_complete(f)`, `loop.time()` | [`EventLoop::new`], [`EventLoop::run_until_complete`], [`EventLoop::time`] |
+//! | `loop = asyncio.new_event_loop()`, `loop.run_until_complete(f)`, `loop.time()` | [`EventLoop::new`], [`EventLoop::run_until_complete`], [`EventLoop::time`], [`now`] |
+//! | a test loop with a fake clock (`test.support`'s `TestLoop`) | [`EventLoop::with_virtual_time`]: idle time jumps to the next deadline |
 //! | `asyncio.create_task(coro)` | [`spawn`]`(fut)` → [`Task<T>`] |
 //! | `await task` | `task.await` or `(&mut task).await` → `Result<T, TaskError>` |
 //! | `task.cancel()`, `.done()`, `.cancelled()` | [`Task::cancel`], [`Task::is_done`], [`Task::is_cancelled`] |
@@ -49,7 +50,7 @@ mod time;
 
 pub use error::{Panic, TaskError};
 pub use gather::{gather, try_gather, Gather, GatherFuture, IntoChild};
-pub use runtime::{call_soon, run, EventLoop, ExceptionContext};
+pub use runtime::{call_soon, now, run, EventLoop, ExceptionContext};
 pub use task::{shield, spawn, Join, Shield, ShieldFuture, Task};
 pub use time::{sleep, sleep_until, yield_now, Sleep};
 

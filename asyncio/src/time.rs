@@ -132,9 +132,13 @@ impl Future for Sleep {
                 this.state = State::Done;
                 return Poll::Ready(());
             }
-            State::After(d) => Instant::now().checked_add(d).unwrap_or_else(|| {
-                panic!("sleep({d:?}) overflows the clock; use a shorter duration")
-            }),
+            State::After(d) => {
+                let core = runtime::current_core("sleep() polled");
+                let deadline = core.now().checked_add(d).unwrap_or_else(|| {
+                    panic!("sleep({d:?}) overflows the clock; use a shorter duration")
+                });
+                return this.arm(&core, deadline, cx);
+            }
             State::Until(deadline) => deadline,
             State::Armed { key, .. } => {
                 let core = runtime::current_core("sleep() polled");
@@ -148,11 +152,17 @@ impl Future for Sleep {
             }
         };
         let core = runtime::current_core("sleep() polled");
+        this.arm(&core, deadline, cx)
+    }
+}
+
+impl Sleep {
+    fn arm(&mut self, core: &runtime::Core, deadline: Instant, cx: &Context<'_>) -> Poll<()> {
         let key = core
             .timers
             .borrow_mut()
             .insert(deadline, cx.waker().clone());
-        this.state = State::Armed {
+        self.state = State::Armed {
             loop_id: core.id(),
             key,
         };
