@@ -36,6 +36,8 @@
 //! | children that raise | [`try_gather`](fn@try_gather) / [`try_gather!`](macro@try_gather): children return `Result<T, E>` |
 //! | `CancelledError`, an exception | [`TaskError::Cancelled`], [`TaskError::Panicked`], [`TaskError::Failed`] |
 //! | `asyncio.shield(t)` | [`shield`]`(task)` |
+//! | `async with asyncio.timeout(d)`, `asyncio.timeout_at(when)`, `wait_for(aw, d)`, `TimeoutError` | [`timeout`]`(d, fut)`, [`timeout_at`], [`wait_for`]`(fut, d)` → `Result<T, `[`Elapsed`]`>` |
+//! | `async with asyncio.timeout(None) as cm: cm.reschedule(when)`, `cm.when()`, `cm.expired()` | [`timeout_scope`]`(None, \|cm\| body)`, [`TimeoutHandle::reschedule`], [`TimeoutHandle::when`], [`TimeoutHandle::expired`] |
 //! | `loop.call_soon(f)`, `loop.set_exception_handler(h)` | [`call_soon`], [`EventLoop::set_exception_handler`] |
 //!
 //! The rules this crate keeps (L1–L6, T1–T6, G1–G14, SH1) are listed in the README.
@@ -47,12 +49,14 @@ mod gather;
 mod runtime;
 mod task;
 mod time;
+mod timeout;
 
-pub use error::{Panic, TaskError};
+pub use error::{Elapsed, Panic, TaskError};
 pub use gather::{gather, try_gather, Gather, GatherFuture, IntoChild};
 pub use runtime::{call_soon, now, run, EventLoop, ExceptionContext};
 pub use task::{shield, spawn, Join, Shield, ShieldFuture, Task};
 pub use time::{sleep, sleep_until, yield_now, Sleep};
+pub use timeout::{timeout, timeout_at, timeout_scope, wait_for, Timeout, TimeoutHandle};
 
 /// Implementation details the macros and trait bounds need; not part of the API.
 #[doc(hidden)]

@@ -662,6 +662,9 @@ impl<T, H: BorrowMut<Task<T>>> Drop for Join<T, H> {
         let raw = &self.task.borrow().raw;
         if self.polled && !raw.is_done() {
             raw.cancel();
+            if let Some(drain) = runtime::drain::watch() {
+                raw.set_listener(drain, 0);
+            }
         }
     }
 }
@@ -691,28 +694,45 @@ impl<T, H: BorrowMut<Task<T>>> Drop for Join<T, H> {
 /// });
 /// # use std::future::IntoFuture;
 /// ```
-pub fn shield<T>(task: Task<T>) -> Shield<T> {
-    Shield { task }
+pub fn shield<T, H: BorrowMut<Task<T>>>(task: H) -> Shield<T, H> {
+    Shield {
+        task,
+        output: PhantomData,
+    }
 }
 
-/// A task behind a [`shield`]: awaitable, and adoptable by a gather.
+/// A task behind a [`shield`]: awaitable, and adoptable by a gather (when it owns the task).
+///
+/// Shield a `&mut Task` to keep the handle: after a timed-out or abandoned wait, the task can
+/// still be awaited (asyncio's `await wait_for(shield(task), d)`, then `await task`).
 ///
 /// # Examples
 ///
 /// ```
-/// use asyncio::{run, shield, spawn};
-/// run(async { assert_eq!(shield(spawn(async { 5 })).await, Ok(5)) });
+/// use asyncio::{run, shield, spawn, wait_for};
+/// use std::time::Duration;
+///
+/// run(async {
+///     assert_eq!(shield(spawn(async { 5 })).await, Ok(5));
+///     let mut task = spawn(asyncio::sleep(Duration::from_millis(5)));
+///     assert!(wait_for(shield(&mut task), Duration::ZERO).await.is_err());
+///     assert_eq!(task.await, Ok(()), "the shielded task went on");
+/// });
 /// ```
-pub struct Shield<T> {
-    pub(crate) task: Task<T>,
+pub struct Shield<T, H: BorrowMut<Task<T>> = Task<T>> {
+    pub(crate) task: H,
+    output: PhantomData<fn() -> T>,
 }
 
-impl<T> IntoFuture for Shield<T> {
+impl<T, H: BorrowMut<Task<T>> + Unpin> IntoFuture for Shield<T, H> {
     type Output = Result<T, TaskError>;
-    type IntoFuture = ShieldFuture<T>;
+    type IntoFuture = ShieldFuture<T, H>;
 
-    fn into_future(self) -> ShieldFuture<T> {
-        ShieldFuture { task: self.task }
+    fn into_future(self) -> ShieldFuture<T, H> {
+        ShieldFuture {
+            task: self.task,
+            output: PhantomData,
+        }
     }
 }
 
@@ -721,14 +741,15 @@ impl<T> IntoFuture for Shield<T> {
 /// # Examples
 ///
 /// See [`shield`].
-pub struct ShieldFuture<T> {
-    task: Task<T>,
+pub struct ShieldFuture<T, H: BorrowMut<Task<T>> = Task<T>> {
+    task: H,
+    output: PhantomData<fn() -> T>,
 }
 
-impl<T> Future for ShieldFuture<T> {
+impl<T, H: BorrowMut<Task<T>> + Unpin> Future for ShieldFuture<T, H> {
     type Output = Result<T, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().task.raw.poll_output(cx)
+        self.get_mut().task.borrow_mut().raw.poll_output(cx)
     }
 }

@@ -971,6 +971,9 @@ impl<O: 'static, E: 'static, H: BorrowMut<Gather<O, E>>> Drop for GatherFuture<O
         let gather: &Gather<O, E> = self.gather.borrow();
         if self.polled && !gather.is_done() {
             gather.cancel();
+            if let Some(drain) = runtime::drain::watch() {
+                gather.node.set_listener(drain, 0);
+            }
         }
     }
 }

@@ -27,6 +27,7 @@
 //! mutex'd Vec, the only lock, off the hot path) and unparks the loop thread, whose `park` consumes
 //! the unpark token, so a wake is never lost.
 
+pub(crate) mod drain;
 pub(crate) mod timers;
 
 use std::cell::{Cell, RefCell};
