@@ -106,14 +106,16 @@ impl Shared {
 /// Schedules a task's `Runnable`: on the loop's own running thread, onto the local queue with no
 /// lock; anywhere else, through the injection queue.
 pub(crate) fn schedule(shared: &Arc<Shared>, runnable: Runnable<Header>) {
-    let local = CURRENT.try_with(|c| match &*c.borrow() {
-        Some(core) if Arc::ptr_eq(&core.shared, shared) => Some(core.clone()),
-        _ => None,
+    let mut runnable = Some(runnable);
+    let _ = CURRENT.try_with(|c| match &*c.borrow() {
+        Some(core) if Arc::ptr_eq(&core.shared, shared) => {
+            core.push(Entry::Task(runnable.take().expect("not yet scheduled")));
+        }
+        _ => {}
     });
-    match local {
-        Ok(Some(core)) => core.push(Entry::Task(runnable)),
-        // Another thread, a thread whose locals are being torn down, or the loop not running.
-        _ => shared.inject(runnable),
+    // Another thread, a thread whose locals are being torn down, or the loop not running.
+    if let Some(runnable) = runnable {
+        shared.inject(runnable);
     }
 }
 
