@@ -232,6 +232,11 @@ impl Core {
         self.queue.borrow_mut().push_back(entry);
     }
 
+    /// Registry key of the task being polled, `usize::MAX` when none is.
+    pub(crate) fn current_key(&self) -> usize {
+        self.current.get()
+    }
+
     pub(crate) fn is_closing(&self) -> bool {
         self.closing.get()
     }
