@@ -49,10 +49,11 @@ const RETRIEVED: u8 = 1 << 5;
 pub(crate) struct Header {
     id: u64,
     flags: Cell<u8>,
-    /// Key of this task's waker in the loop's registry; valid while the future is alive.
-    key: Cell<usize>,
-    /// The gather waiting for this task, and this task's index in it.
-    listener: Cell<Option<(Rc<dyn Listener>, u32)>>,
+    /// The gather waiting for this task; `index` is this task's place in it.
+    listener: Cell<Option<Rc<dyn Listener>>>,
+    index: Cell<u32>,
+    /// Key of this task's entry in the loop's registry; valid while the future is alive.
+    key: Cell<u32>,
     /// Rarely used state, allocated on first use.
     extras: Cell<Option<Box<Extras>>>,
 }
@@ -81,7 +82,7 @@ impl Header {
 
     /// Key of this task's entry in the loop's registry.
     pub(crate) fn key(&self) -> usize {
-        self.key.get()
+        self.key.get() as usize
     }
 
     fn has_name(&self) -> bool {
@@ -214,14 +215,14 @@ where
 /// done callbacks to the queue, and report a panic nobody can retrieve.
 fn finish(header: &Header, core: &Core, unretrieved: Option<&Panic>) {
     header.set(DONE);
-    let registered = core.tasks.borrow_mut().try_remove(header.key.get());
+    let registered = core.tasks.borrow_mut().try_remove(header.key());
     if let Some(r) = registered {
         if header.has_name() {
             core.names.borrow_mut().remove(&r.id);
         }
     }
-    if let Some((listener, index)) = header.listener.take() {
-        core.push(Entry::Notify(listener, index));
+    if let Some(listener) = header.listener.take() {
+        core.push(Entry::Notify(listener, header.index.get()));
     }
     if let Some(mut extras) = header.extras.take() {
         for cb in extras.callbacks.drain(..) {
@@ -258,8 +259,9 @@ where
     let header = Header {
         id,
         flags: Cell::new(0),
-        key: Cell::new(usize::MAX),
         listener: Cell::new(None),
+        index: Cell::new(0),
+        key: Cell::new(u32::MAX),
         extras: Cell::new(None),
     };
     let shared = core.shared.clone();
@@ -287,6 +289,10 @@ where
         id,
         location,
     });
+    let key = u32::try_from(key)
+        .ok()
+        .filter(|&k| k != u32::MAX)
+        .unwrap_or_else(|| panic!("more than {} tasks alive on one loop", u32::MAX - 1));
     runnable.metadata().key.set(key);
     runnable.schedule();
     RawTask {
@@ -334,7 +340,7 @@ impl<T, E> RawTask<T, E> {
             .core
             .tasks
             .borrow()
-            .get(header.key.get())
+            .get(header.key())
             .map(|t| t.waker.clone());
         if let Some(w) = waker {
             w.wake();
@@ -348,7 +354,8 @@ impl<T, E> RawTask<T, E> {
         if header.has(DONE) {
             self.core.push(Entry::Notify(listener, index));
         } else {
-            header.listener.set(Some((listener, index)));
+            header.index.set(index);
+            header.listener.set(Some(listener));
         }
     }
 
@@ -365,7 +372,7 @@ impl<T, E> RawTask<T, E> {
                  only once (ask is_done()/is_cancelled() instead)"
             );
         }
-        if !header.has(DONE) && self.core.current_key() == header.key.get() {
+        if !header.has(DONE) && self.core.current_key() == header.key() {
             panic!(
                 "a task awaited its own handle: it would wait forever for itself to finish; \
                  await another task, or return from this one"

@@ -38,7 +38,7 @@ use std::future::{Future, IntoFuture};
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
@@ -119,7 +119,10 @@ pub(crate) fn schedule(shared: &Arc<Shared>, runnable: Runnable<Header>) {
     }
 }
 
-static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+/// Loop ids tell a `Sleep` whether the running loop is the one it was armed on. 32 bits keep the
+/// `Sleep` small; they wrap after four billion loops, and even then a stale match would also need
+/// the same timer slot and arm sequence number.
+static NEXT_LOOP_ID: AtomicU32 = AtomicU32::new(1);
 
 thread_local! {
     /// The loop running on this thread, if any.
@@ -148,7 +151,7 @@ type Handler = Rc<dyn Fn(&ExceptionContext)>;
 
 /// The loop's state. Only the loop thread touches it.
 pub(crate) struct Core {
-    id: u64,
+    id: u32,
     pub(crate) shared: Arc<Shared>,
     queue: RefCell<VecDeque<Entry>>,
     /// Every task whose future is still alive, with its waker: `cancel()` wakes through it, the
@@ -224,7 +227,7 @@ impl Core {
         self.clock.now()
     }
 
-    pub(crate) fn id(&self) -> u64 {
+    pub(crate) fn id(&self) -> u32 {
         self.id
     }
 
