@@ -36,6 +36,10 @@
 //! | children that raise | [`try_gather`](fn@try_gather) / [`try_gather!`](macro@try_gather): children return `Result<T, E>` |
 //! | `CancelledError`, an exception | [`TaskError::Cancelled`], [`TaskError::Panicked`], [`TaskError::Failed`] |
 //! | `asyncio.shield(t)` | [`shield`]`(task)` |
+//! | `async with asyncio.TaskGroup() as tg:`, `tg.create_task(coro)` | [`task_group`]`(\|tg\| async move { tg.`[`spawn`](TaskGroup::spawn)`(fut); .. })` → `Result<R, `[`TaskGroupError`]`>` |
+//! | `ExceptionGroup` of a task group | [`TaskGroupError::errors`]: every failure, in order |
+//! | `asyncio.wait(aws, timeout=, return_when=)` | [`wait`]`(tasks, `[`ReturnWhen`]`::FirstCompleted, Some(d))` → `(done, pending)` |
+//! | `asyncio.as_completed(aws)` | [`as_completed`]`(children)`: [`AsCompleted::next`] or a `Stream` |
 //! | `loop.call_soon(f)`, `loop.set_exception_handler(h)` | [`call_soon`], [`EventLoop::set_exception_handler`] |
 //!
 //! The rules this crate keeps (L1–L6, T1–T6, G1–G14, SH1) are listed in the README.
@@ -46,13 +50,17 @@ mod error;
 mod gather;
 mod runtime;
 mod task;
+mod task_group;
 mod time;
+mod wait;
 
 pub use error::{Panic, TaskError};
 pub use gather::{gather, try_gather, Gather, GatherFuture, IntoChild};
 pub use runtime::{call_soon, now, run, EventLoop, ExceptionContext};
 pub use task::{shield, spawn, Join, Shield, ShieldFuture, Task};
+pub use task_group::{task_group, SpawnRefused, TaskGroup, TaskGroupError, TaskGroupFuture};
 pub use time::{sleep, sleep_until, yield_now, Sleep};
+pub use wait::{as_completed, try_as_completed, wait, AsCompleted, ReturnWhen, Wait};
 
 /// Implementation details the macros and trait bounds need; not part of the API.
 #[doc(hidden)]
