@@ -24,7 +24,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -32,7 +32,7 @@ use std::task::{Context, Poll, Waker};
 use pin_project_lite::pin_project;
 
 use crate::error::{Panic, TaskError};
-use crate::runtime::{self, Core, Entry, ExceptionContext, Listener};
+use crate::runtime::{self, Core, Entry, ExceptionContext, Listener, Registered};
 
 const CANCEL_REQUESTED: u8 = 1 << 0;
 const DONE: u8 = 1 << 1;
@@ -79,6 +79,18 @@ impl Header {
         let r = f(&mut extras);
         self.extras.set(Some(extras));
         r
+    }
+
+    /// Key of this task's entry in the loop's registry.
+    pub(crate) fn key(&self) -> usize {
+        self.key.get()
+    }
+
+    fn has_name(&self) -> bool {
+        let extras = self.extras.take();
+        let named = extras.as_ref().is_some_and(|e| e.name.is_some());
+        self.extras.set(extras);
+        named
     }
 
     fn name(&self) -> String {
@@ -214,8 +226,12 @@ where
 /// done callbacks to the queue, and report a panic nobody can retrieve.
 fn finish(header: &Header, core: &Core, unretrieved: Option<&Panic>) {
     header.set(DONE);
-    let waker = core.tasks.borrow_mut().try_remove(header.key.get());
-    drop(waker);
+    let registered = core.tasks.borrow_mut().try_remove(header.key.get());
+    if let Some(r) = registered {
+        if header.has_name() {
+            core.names.borrow_mut().remove(&r.id);
+        }
+    }
     if let Some((listener, index)) = header.listener.take() {
         core.push(Entry::Notify(listener, index));
     }
@@ -239,15 +255,20 @@ fn report_unretrieved(core: &Core, header: &Header, panic: &Panic) {
 }
 
 /// Spawns `future` on `core`; `M` says how its output becomes the task's result.
-fn spawn_on<F, M>(core: &Rc<Core>, future: F) -> RawTask<M::Value, M::Error>
+fn spawn_on<F, M>(
+    core: &Rc<Core>,
+    future: F,
+    location: &'static Location<'static>,
+) -> RawTask<M::Value, M::Error>
 where
     F: Future + 'static,
     M: Outcome<F::Output> + 'static,
     M::Value: 'static,
     M::Error: 'static,
 {
+    let id = core.next_task_id();
     let header = Header {
-        id: core.next_task_id(),
+        id,
         flags: Cell::new(0),
         key: Cell::new(usize::MAX),
         listener: Cell::new(None),
@@ -273,7 +294,11 @@ where
             move |runnable| runtime::schedule(&shared, runnable),
         )
     };
-    let key = core.tasks.borrow_mut().insert(runnable.waker());
+    let key = core.tasks.borrow_mut().insert(Registered {
+        waker: runnable.waker(),
+        id,
+        location,
+    });
     runnable.metadata().key.set(key);
     runnable.schedule();
     RawTask {
@@ -321,7 +346,12 @@ impl<T, E> RawTask<T, E> {
             return false;
         }
         header.set(CANCEL_REQUESTED);
-        let waker = self.core.tasks.borrow().get(header.key.get()).cloned();
+        let waker = self
+            .core
+            .tasks
+            .borrow()
+            .get(header.key.get())
+            .map(|t| t.waker.clone());
         if let Some(w) = waker {
             w.wake();
         }
@@ -444,35 +474,41 @@ pub struct Task<T> {
 ///     assert_eq!(hits.get(), 1);
 /// });
 /// ```
+#[track_caller]
 pub fn spawn<F>(future: F) -> Task<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
+    let core = runtime::current_core("spawn()");
     Task {
-        raw: spawn_on::<F, Plain>(&runtime::current_core("spawn()"), future),
+        raw: spawn_on::<F, Plain>(&core, future, Location::caller()),
     }
 }
 
 /// Like [`spawn`] for a future returning `Result<T, E>`: an `Err(e)` becomes the task's
 /// `TaskError::Failed(e)`, as for [`try_gather`](fn@crate::try_gather) children.
+#[track_caller]
 pub(crate) fn spawn_fallible<F, T, E>(future: F) -> RawTask<T, E>
 where
     F: Future<Output = Result<T, E>> + 'static,
     T: 'static,
     E: 'static,
 {
-    spawn_on::<F, Fallible>(&runtime::current_core("spawn()"), future)
+    let core = runtime::current_core("spawn()");
+    spawn_on::<F, Fallible>(&core, future, Location::caller())
 }
 
 /// Spawns a task group child: `future` decides the task's result (`Err(Cancelled)` when its group
 /// cancelled it), and its panic is reported by the group, so never as unretrieved (T4).
+#[track_caller]
 pub(crate) fn spawn_observed<F, T>(future: F) -> Task<T>
 where
     F: Future<Output = Result<T, TaskError>> + 'static,
     T: 'static,
 {
-    let raw = spawn_on::<F, Decided>(&runtime::current_core("TaskGroup::spawn()"), future);
+    let core = runtime::current_core("TaskGroup::spawn()");
+    let raw = spawn_on::<F, Decided>(&core, future, Location::caller());
     raw.header().set(OBSERVED);
     Task { raw }
 }
@@ -584,7 +620,29 @@ impl<T> Task<T> {
     /// See [`Task::name`].
     pub fn set_name(&self, name: impl Into<String>) {
         let name = name.into();
-        self.raw.header().with_extras(|e| e.name = Some(name));
+        let header = self.raw.header();
+        if !header.has(DONE) {
+            let mut names = self.raw.core.names.borrow_mut();
+            names.insert(header.id, name.clone());
+        }
+        header.with_extras(|e| e.name = Some(name));
+    }
+
+    /// The task's number on its loop, unique and in spawn order; the default name is
+    /// `Task-{id}`, and [`all_tasks`](crate::all_tasks) reports it too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncio::{run, spawn};
+    /// run(async {
+    ///     let (a, b) = (spawn(async {}), spawn(async {}));
+    ///     assert!(a.id() < b.id());
+    ///     assert_eq!(a.name(), format!("Task-{}", a.id()));
+    /// });
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.raw.header().id
     }
 
     /// Lets the task run on without a handle (fire and forget). A panic in it is then reported
@@ -690,6 +748,9 @@ impl<T, H: BorrowMut<Task<T>>> Drop for Join<T, H> {
         let raw = &self.task.borrow().raw;
         if self.polled && !raw.is_done() {
             raw.cancel();
+            if let Some(drain) = runtime::drain::watch() {
+                raw.set_listener(drain, 0);
+            }
         }
     }
 }
@@ -719,28 +780,45 @@ impl<T, H: BorrowMut<Task<T>>> Drop for Join<T, H> {
 /// });
 /// # use std::future::IntoFuture;
 /// ```
-pub fn shield<T>(task: Task<T>) -> Shield<T> {
-    Shield { task }
+pub fn shield<T, H: BorrowMut<Task<T>>>(task: H) -> Shield<T, H> {
+    Shield {
+        task,
+        output: PhantomData,
+    }
 }
 
-/// A task behind a [`shield`]: awaitable, and adoptable by a gather.
+/// A task behind a [`shield`]: awaitable, and adoptable by a gather (when it owns the task).
+///
+/// Shield a `&mut Task` to keep the handle: after a timed-out or abandoned wait, the task can
+/// still be awaited (asyncio's `await wait_for(shield(task), d)`, then `await task`).
 ///
 /// # Examples
 ///
 /// ```
-/// use asyncio::{run, shield, spawn};
-/// run(async { assert_eq!(shield(spawn(async { 5 })).await, Ok(5)) });
+/// use asyncio::{run, shield, spawn, wait_for};
+/// use std::time::Duration;
+///
+/// run(async {
+///     assert_eq!(shield(spawn(async { 5 })).await, Ok(5));
+///     let mut task = spawn(asyncio::sleep(Duration::from_millis(5)));
+///     assert!(wait_for(shield(&mut task), Duration::ZERO).await.is_err());
+///     assert_eq!(task.await, Ok(()), "the shielded task went on");
+/// });
 /// ```
-pub struct Shield<T> {
-    pub(crate) task: Task<T>,
+pub struct Shield<T, H: BorrowMut<Task<T>> = Task<T>> {
+    pub(crate) task: H,
+    output: PhantomData<fn() -> T>,
 }
 
-impl<T> IntoFuture for Shield<T> {
+impl<T, H: BorrowMut<Task<T>> + Unpin> IntoFuture for Shield<T, H> {
     type Output = Result<T, TaskError>;
-    type IntoFuture = ShieldFuture<T>;
+    type IntoFuture = ShieldFuture<T, H>;
 
-    fn into_future(self) -> ShieldFuture<T> {
-        ShieldFuture { task: self.task }
+    fn into_future(self) -> ShieldFuture<T, H> {
+        ShieldFuture {
+            task: self.task,
+            output: PhantomData,
+        }
     }
 }
 
@@ -749,14 +827,15 @@ impl<T> IntoFuture for Shield<T> {
 /// # Examples
 ///
 /// See [`shield`].
-pub struct ShieldFuture<T> {
-    task: Task<T>,
+pub struct ShieldFuture<T, H: BorrowMut<Task<T>> = Task<T>> {
+    task: H,
+    output: PhantomData<fn() -> T>,
 }
 
-impl<T> Future for ShieldFuture<T> {
+impl<T, H: BorrowMut<Task<T>> + Unpin> Future for ShieldFuture<T, H> {
     type Output = Result<T, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().task.raw.poll_output(cx)
+        self.get_mut().task.borrow_mut().raw.poll_output(cx)
     }
 }

@@ -229,12 +229,14 @@ impl<E: 'static> TaskGroup<E> {
     /// }));
     /// assert_eq!(out, Ok(42));
     /// ```
+    #[track_caller]
     pub fn spawn<F, T>(&self, future: F) -> Task<T>
     where
         F: Future<Output = Result<T, E>> + 'static,
         T: 'static,
     {
-        self.try_spawn(future).unwrap_or_else(|refused| panic!("{refused}"))
+        self.try_spawn(future)
+            .unwrap_or_else(|refused| panic!("{refused}"))
     }
 
     /// Like [`spawn`](TaskGroup::spawn), but a refusal (the group has finished or is shutting
@@ -249,6 +251,7 @@ impl<E: 'static> TaskGroup<E> {
     /// # Examples
     ///
     /// See [`SpawnRefused`].
+    #[track_caller]
     pub fn try_spawn<F, T>(&self, future: F) -> Result<Task<T>, SpawnRefused>
     where
         F: Future<Output = Result<T, E>> + 'static,
@@ -299,6 +302,7 @@ impl<E: 'static> TaskGroup<E> {
     ///     assert!(matches!(&err.errors()[0], TaskError::Panicked(p) if p.message() == "boom"));
     /// });
     /// ```
+    #[track_caller]
     pub fn spawn_plain<F>(&self, future: F) -> Task<F::Output>
     where
         F: Future + 'static,
@@ -712,7 +716,10 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let state = &*this.state;
-        assert!(!*this.done, "a task group's future was polled after it completed");
+        assert!(
+            !*this.done,
+            "a task group's future was polled after it completed"
+        );
         if let BodyProj::Running { future } = this.body.as_mut().project() {
             if state.status.get() == Status::Running {
                 match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {

@@ -342,15 +342,15 @@ where
     start(children)
 }
 
-fn start<M, I>(children: I) -> AsCompleted<<I::Item as IntoChild<M>>::Output, <I::Item as IntoChild<M>>::Error>
+fn start<M, I>(
+    children: I,
+) -> AsCompleted<<I::Item as IntoChild<M>>::Output, <I::Item as IntoChild<M>>::Error>
 where
     I: IntoIterator,
     I::Item: IntoChild<M>,
 {
-    let mut children: Vec<Option<<I::Item as IntoChild<M>>::Child>> = children
-        .into_iter()
-        .map(|c| Some(c.into_child()))
-        .collect();
+    let mut children: Vec<Option<<I::Item as IntoChild<M>>::Child>> =
+        children.into_iter().map(|c| Some(c.into_child())).collect();
     let state = Rc::new(AsCompletedState {
         ready: RefCell::new(VecDeque::new()),
         waker: RefCell::new(None),
@@ -397,7 +397,8 @@ pub struct AsCompleted<T, E = Infallible> {
 
 /// The type-erased children of an [`AsCompleted`].
 trait Source<T, E> {
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(usize, Result<T, TaskError<E>>)>>;
+    fn poll_next(&mut self, cx: &mut Context<'_>)
+        -> Poll<Option<(usize, Result<T, TaskError<E>>)>>;
     fn remaining(&self) -> usize;
 }
 

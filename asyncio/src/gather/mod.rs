@@ -67,6 +67,7 @@ pub trait IntoChild<M> {
     #[doc(hidden)]
     type Child: Child<Output = Self::Output, Error = Self::Error>;
     #[doc(hidden)]
+    #[track_caller]
     fn into_child(self) -> Self::Child;
 }
 
@@ -91,6 +92,7 @@ where
     type Output = F::Output;
     type Error = Infallible;
     type Child = RawTask<F::Output, Infallible>;
+    #[track_caller]
     fn into_child(self) -> Self::Child {
         task::spawn(self).raw
     }
@@ -105,6 +107,7 @@ where
     type Output = T;
     type Error = E;
     type Child = RawTask<T, E>;
+    #[track_caller]
     fn into_child(self) -> Self::Child {
         task::spawn_fallible(self)
     }
@@ -114,6 +117,7 @@ impl<T: 'static> IntoChild<Plain> for Task<T> {
     type Output = T;
     type Error = Infallible;
     type Child = RawTask<T, Infallible>;
+    #[track_caller]
     fn into_child(self) -> Self::Child {
         self.raw
     }
@@ -123,6 +127,7 @@ impl<T: 'static, E: 'static> IntoChild<Try<E>> for Task<Result<T, E>> {
     type Output = T;
     type Error = E;
     type Child = FallibleTask<T, E>;
+    #[track_caller]
     fn into_child(self) -> Self::Child {
         FallibleTask(self.raw)
     }
@@ -132,6 +137,7 @@ impl<O: 'static> IntoChild<Plain> for Gather<O, Infallible> {
     type Output = O;
     type Error = Infallible;
     type Child = Self;
+    #[track_caller]
     fn into_child(self) -> Self {
         self
     }
@@ -141,6 +147,7 @@ impl<O: 'static, E: 'static> IntoChild<Try<E>> for Gather<O, E> {
     type Output = O;
     type Error = E;
     type Child = Self;
+    #[track_caller]
     fn into_child(self) -> Self {
         self
     }
@@ -150,6 +157,7 @@ impl<T: 'static> IntoChild<Plain> for Shield<T> {
     type Output = T;
     type Error = Infallible;
     type Child = ShieldChild<T>;
+    #[track_caller]
     fn into_child(self) -> Self::Child {
         ShieldChild {
             raw: self.task.raw,
@@ -696,6 +704,7 @@ impl Drop for NodeHandle {
 ///     assert_eq!(gather(Vec::<asyncio::Task<()>>::new()).await, Ok(vec![]));
 /// });
 /// ```
+#[track_caller]
 pub fn gather<I>(children: I) -> Gather<Vec<<I::Item as IntoChild<Plain>>::Output>>
 where
     I: IntoIterator,
@@ -722,6 +731,7 @@ where
 ///     assert!(matches!(err, TaskError::Failed(_)));
 /// });
 /// ```
+#[track_caller]
 pub fn try_gather<I, T, E>(children: I) -> Gather<Vec<T>, E>
 where
     I: IntoIterator,
@@ -735,15 +745,18 @@ where
 /// The gather of a `Vec` of children of type `X`.
 type VecGather<X, M> = Gather<Vec<<X as IntoChild<M>>::Output>, <X as IntoChild<M>>::Error>;
 
+#[track_caller]
 fn from_vec<M, I>(children: I) -> VecGather<I::Item, M>
 where
     I: IntoIterator,
     I::Item: IntoChild<M>,
 {
-    let slots: Vec<_> = children
-        .into_iter()
-        .map(|c| Slot::Pending(c.into_child()))
-        .collect();
+    let children = children.into_iter();
+    let mut slots = Vec::with_capacity(children.size_hint().0);
+    // A loop, not `map`: closures would hide the caller's location from the spawned children.
+    for c in children {
+        slots.push(Slot::Pending(c.into_child()));
+    }
     GatherState::start(slots)
 }
 
@@ -971,6 +984,9 @@ impl<O: 'static, E: 'static, H: BorrowMut<Gather<O, E>>> Drop for GatherFuture<O
         let gather: &Gather<O, E> = self.gather.borrow();
         if self.polled && !gather.is_done() {
             gather.cancel();
+            if let Some(drain) = runtime::drain::watch() {
+                gather.node.set_listener(drain, 0);
+            }
         }
     }
 }

@@ -27,13 +27,15 @@
 //! mutex'd Vec, the only lock, off the hot path) and unparks the loop thread, whose `park` consumes
 //! the unpark token, so a wake is never lost.
 
+pub(crate) mod drain;
+pub(crate) mod introspect;
 pub(crate) mod timers;
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::{Future, IntoFuture};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -85,6 +87,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Registry keys of the tasks waiting in the injection queue (for the task dump).
+    fn injected_keys(&self) -> Vec<usize> {
+        let injected = self.injected.lock().unwrap_or_else(|e| e.into_inner());
+        injected.iter().map(|i| i.0.metadata().key()).collect()
+    }
+
     fn inject(&self, runnable: Runnable<Header>) {
         self.injected
             .lock()
@@ -141,9 +149,13 @@ pub(crate) struct Core {
     id: u64,
     pub(crate) shared: Arc<Shared>,
     queue: RefCell<VecDeque<Entry>>,
-    /// Every task whose future is still alive, with its waker: `cancel()` wakes through it, and
-    /// the clean-up of `run` wakes them all.
-    pub(crate) tasks: RefCell<Slab<Waker>>,
+    /// Every task whose future is still alive, with its waker: `cancel()` wakes through it, the
+    /// clean-up of `run` wakes them all, and the task dump lists them.
+    pub(crate) tasks: RefCell<Slab<Registered>>,
+    /// Registry key of the task being polled, `usize::MAX` when none is.
+    current: Cell<usize>,
+    /// Names given with `set_name` to tasks still alive, by task id (for the dump).
+    pub(crate) names: RefCell<HashMap<u64, String>>,
     pub(crate) timers: RefCell<Timers>,
     /// Set by the clean-up: every task is cancelled at its next turn, new ones before they start.
     closing: Cell<bool>,
@@ -151,6 +163,14 @@ pub(crate) struct Core {
     next_task_id: Cell<u64>,
     handler: RefCell<Option<Handler>>,
     clock: Clock,
+}
+
+/// A live task in the loop's registry.
+pub(crate) struct Registered {
+    pub(crate) waker: Waker,
+    pub(crate) id: u64,
+    /// Where it was spawned.
+    pub(crate) location: &'static Location<'static>,
 }
 
 /// Where the loop's time comes from.
@@ -186,6 +206,8 @@ impl Core {
             }),
             queue: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::new()),
+            current: Cell::new(usize::MAX),
+            names: RefCell::new(HashMap::new()),
             timers: RefCell::new(Timers::default()),
             closing: Cell::new(false),
             main_queued: Cell::new(false),
@@ -277,7 +299,9 @@ impl Core {
             };
             match entry {
                 Entry::Task(runnable) => {
+                    self.current.set(runnable.metadata().key());
                     runnable.run();
+                    self.current.set(usize::MAX);
                 }
                 Entry::Callback(f) => {
                     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
@@ -329,7 +353,12 @@ impl Core {
     fn shut_down(&self) {
         self.closing.set(true);
         loop {
-            let wakers: Vec<Waker> = self.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
+            let wakers: Vec<Waker> = self
+                .tasks
+                .borrow()
+                .iter()
+                .map(|(_, t)| t.waker.clone())
+                .collect();
             wakers.into_iter().for_each(Waker::wake);
             self.turn(&mut || false);
             if self.tasks.borrow().is_empty()
