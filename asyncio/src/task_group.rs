@@ -20,15 +20,20 @@
 //! - The first failure — a child's `Err` or panic, or the body's `Err` or panic — cancels every
 //!   other child and the body (the body's future is dropped). The group waits for the children to
 //!   finish, then returns a [`TaskGroupError`] holding every failure in the order they happened
-//!   (asyncio's `ExceptionGroup`). Cancellations caused by the group, or by `Task::cancel` on a
+//!   (asyncio's `ExceptionGroup`). When the body is dropped, what it was awaiting is cancelled
+//!   as any abandoned await is (T5, G14) — a task, a gather, a nested group — and the group waits
+//!   for those cancellations to finish too, so a nested group's children are gone before the
+//!   outer group returns. Cancellations caused by the group, or by `Task::cancel` on a
 //!   child, are not failures. A child whose `Drop` panics while the group cancels it adds that panic
 //!   to the list (asyncio: an exception raised by a cancelled child is kept).
 //! - Dropping the group's future before it completes (the awaiting task was cancelled, a timeout
 //!   expired) cancels the body and every child, as an abandoned `Task` await does (rule T5):
-//!   children are never polled again, and their futures are dropped on their next turn. R: asyncio
-//!   waits in `__aexit__` for the children before the cancellation propagates; a dropped Rust
-//!   future cannot wait, so the awaiting task ends first and the children's `Drop`s run one loop
-//!   turn later. Panics that happen after that are reported through the loop's exception handler.
+//!   children are never polled again, and their futures are dropped on their next turn. A
+//!   [`timeout`](crate::timeout) that expires around a group returns `Elapsed` only after those
+//!   drops (TO2). R: asyncio waits in `__aexit__` for the children before the cancellation
+//!   propagates; a dropped Rust future cannot wait, so a cancelled task awaiting the group may end
+//!   before its children's `Drop`s have run (they run on the next loop turn). Panics that happen
+//!   after that are reported through the loop's exception handler.
 //! - Spawning into a group that has finished, or is shutting down after a failure or a drop, is
 //!   refused (TG3): [`TaskGroup::try_spawn`] returns [`SpawnRefused`], [`TaskGroup::spawn`] panics
 //!   with that message (asyncio raises `RuntimeError`). The refused future is dropped unpolled.
@@ -62,6 +67,7 @@ use pin_project_lite::pin_project;
 use slab::Slab;
 
 use crate::error::{Panic, TaskError};
+use crate::runtime::drain::{self, Drain};
 use crate::runtime::{self, Core, Entry, ExceptionContext, Listener};
 use crate::task::{self, Task};
 
@@ -120,6 +126,7 @@ where
         failures: RefCell::new(Vec::new()),
         waker: RefCell::new(None),
         orphaned: Cell::new(false),
+        drain: RefCell::new(None),
     });
     let body = body(TaskGroup {
         state: state.clone(),
@@ -128,6 +135,7 @@ where
         state,
         body: Body::Running { future: body },
         value: None,
+        body_drain: None,
         done: false,
     }
 }
@@ -142,7 +150,8 @@ where
 ///
 /// ```
 /// use asyncio::{run, task_group, TaskGroup};
-/// ///
+/// use std::convert::Infallible;
+///
 /// let out = run(task_group(|tg: TaskGroup<Infallible>| async move {
 ///     let inner = tg.clone();
 ///     // A child spawning a sibling; the group waits for both.
@@ -509,6 +518,8 @@ struct State<E> {
     waker: RefCell<Option<Waker>>,
     /// The group's future was dropped before completing: failures go to the exception handler.
     orphaned: Cell<bool>,
+    /// A timeout that dropped the group's future waits for the children through this (TO2).
+    drain: RefCell<Option<Rc<dyn Listener>>>,
 }
 
 impl<E> State<E> {
@@ -574,6 +585,10 @@ impl<E> Listener for State<E> {
         }
         if remaining == 0 {
             self.wake_group();
+            let drain = self.drain.borrow_mut().take();
+            if let Some(drain) = drain {
+                drain.child_done(0);
+            }
         }
     }
 }
@@ -684,6 +699,9 @@ pin_project! {
         #[pin]
         body: Body<Fut>,
         value: Option<R>,
+        // Cancellations that dropping the body requested (tasks, gathers, nested groups it was
+        // awaiting): the group also waits for those to finish.
+        body_drain: Option<Rc<Drain>>,
         done: bool,
     }
 
@@ -692,10 +710,19 @@ pin_project! {
             if this.done {
                 return;
             }
+            if let Some(drain) = &this.body_drain {
+                drain.hand_on();
+            }
             // Abandoned: cancel everything; failures that nobody will see are reported.
             let state = &this.state;
             state.abort();
             state.orphaned.set(true);
+            // A timeout dropping us reports `Elapsed` only once the children are gone (TO2).
+            if !state.children.borrow().is_empty() {
+                if let Some(drain) = runtime::drain::watch() {
+                    *state.drain.borrow_mut() = Some(drain);
+                }
+            }
             let failures = std::mem::take(&mut *state.failures.borrow_mut());
             for failure in failures {
                 if let TaskError::Panicked(panic) = failure {
@@ -726,25 +753,32 @@ where
                     Ok(Poll::Pending) => {}
                     Ok(Poll::Ready(Ok(value))) => {
                         *this.value = Some(value);
-                        drop_body(state, this.body.as_mut());
+                        drop_body(state, this.body.as_mut(), this.body_drain);
                     }
                     Ok(Poll::Ready(Err(e))) => {
                         state.fail(TaskError::Failed(e));
-                        drop_body(state, this.body.as_mut());
+                        drop_body(state, this.body.as_mut(), this.body_drain);
                         state.abort();
                     }
                     Err(payload) => {
                         state.fail(TaskError::Panicked(Panic::from_payload(payload)));
-                        drop_body(state, this.body.as_mut());
+                        drop_body(state, this.body.as_mut(), this.body_drain);
                         state.abort();
                     }
                 }
             } else {
                 // A child failed: the body is cancelled (TG1).
-                drop_body(state, this.body.as_mut());
+                drop_body(state, this.body.as_mut(), this.body_drain);
             }
         }
-        if matches!(*this.body, Body::Gone) && state.children.borrow().is_empty() {
+        let drained = match this.body_drain.as_ref() {
+            Some(drain) if !drain.is_empty() => {
+                drain.register(cx.waker());
+                false
+            }
+            _ => true,
+        };
+        if matches!(*this.body, Body::Gone) && drained && state.children.borrow().is_empty() {
             *this.done = true;
             state.status.set(Status::Finished);
             let failures = std::mem::take(&mut *state.failures.borrow_mut());
@@ -762,9 +796,19 @@ where
     }
 }
 
-/// Drops the body's future; a panic in its `Drop` is one of the group's failures.
-fn drop_body<Fut, E>(state: &State<E>, mut body: Pin<&mut Body<Fut>>) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.set(Body::Gone))) {
+/// Drops the body's future, collecting the cancellations its drop requests; a panic in its
+/// `Drop` is one of the group's failures.
+fn drop_body<Fut, E>(
+    state: &State<E>,
+    mut body: Pin<&mut Body<Fut>>,
+    drain: &mut Option<Rc<Drain>>,
+) {
+    let mut outcome = Ok(());
+    let collected = drain::collect(|| {
+        outcome = catch_unwind(AssertUnwindSafe(|| body.set(Body::Gone)));
+    });
+    *drain = Some(collected);
+    if let Err(payload) = outcome {
         state.fail(TaskError::Panicked(Panic::from_payload(payload)));
         state.abort();
     }

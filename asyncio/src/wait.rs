@@ -395,10 +395,12 @@ pub struct AsCompleted<T, E = Infallible> {
     inner: Box<dyn Source<T, E>>,
 }
 
+/// One yielded outcome with its child's input position.
+type Indexed<T, E> = (usize, Result<T, TaskError<E>>);
+
 /// The type-erased children of an [`AsCompleted`].
 trait Source<T, E> {
-    fn poll_next(&mut self, cx: &mut Context<'_>)
-        -> Poll<Option<(usize, Result<T, TaskError<E>>)>>;
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Indexed<T, E>>>;
     fn remaining(&self) -> usize;
 }
 
@@ -429,10 +431,7 @@ struct Children<X> {
 }
 
 impl<X: Child> Source<X::Output, X::Error> for Children<X> {
-    fn poll_next(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<(usize, Result<X::Output, TaskError<X::Error>>)>> {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Indexed<X::Output, X::Error>>> {
         let next = self.state.ready.borrow_mut().pop_front();
         if let Some(i) = next {
             let i = i as usize;
