@@ -15,34 +15,7 @@
 //! is in asyncio; a panic is a failure too. Children that cannot fail except by panicking go
 //! through [`TaskGroup::spawn_plain`]. Each spawn gives back an ordinary [`Task<T>`].
 //!
-//! # Semantics (SEMANTICS.md TG1–TG3)
-//! - The group's future completes only when the body has finished and every child has finished.
-//! - The first failure — a child's `Err` or panic, or the body's `Err` or panic — cancels every
-//!   other child and the body (the body's future is dropped). The group waits for the children to
-//!   finish, then returns a [`TaskGroupError`] holding every failure in the order they happened
-//!   (asyncio's `ExceptionGroup`). When the body is dropped, what it was awaiting is cancelled
-//!   as any abandoned await is (T5, G14) — a task, a gather, a nested group — and the group waits
-//!   for those cancellations to finish too, so a nested group's children are gone before the
-//!   outer group returns. Cancellations caused by the group, or by `Task::cancel` on a
-//!   child, are not failures. A child whose `Drop` panics while the group cancels it adds that panic
-//!   to the list (asyncio: an exception raised by a cancelled child is kept).
-//! - Dropping the group's future before it completes (the awaiting task was cancelled, a timeout
-//!   expired) cancels the body and every child, as an abandoned `Task` await does (rule T5):
-//!   children are never polled again, and their futures are dropped on their next turn. A
-//!   [`timeout`](crate::timeout) that expires around a group returns `Elapsed` only after those
-//!   drops (TO2). R: asyncio waits in `__aexit__` for the children before the cancellation
-//!   propagates; a dropped Rust future cannot wait, so a cancelled task awaiting the group may end
-//!   before its children's `Drop`s have run (they run on the next loop turn). Panics that happen
-//!   after that are reported through the loop's exception handler.
-//! - Spawning into a group that has finished, or is shutting down after a failure or a drop, is
-//!   refused (TG3): [`TaskGroup::try_spawn`] returns [`SpawnRefused`], [`TaskGroup::spawn`] panics
-//!   with that message (asyncio raises `RuntimeError`). The refused future is dropped unpolled.
-//!
-//! # Handles of failed children
-//! In Rust an error value has one owner, and it goes into the group's [`TaskGroupError`]. So a
-//! child that returned `Err(e)` ends as cancelled (its handle gives `Err(TaskError::Cancelled)`);
-//! a child that panicked gives `Err(TaskError::Panicked(_))` on its handle too (a `Panic` can be
-//! cloned), and that panic is never reported as "never retrieved" (the group retrieved it).
+//! The rules (SEMANTICS.md TG1–TG3) and the Rust differences are in the docs of [`task_group`].
 //!
 //! # How it works
 //! Each child runs its future inside a [`ChildFuture`] that records an `Err` or a panic in the
@@ -55,6 +28,7 @@
 //! failing in the same loop turn are all reported.
 
 use std::cell::{Cell, OnceCell, RefCell};
+use std::convert::Infallible;
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
@@ -74,11 +48,40 @@ use crate::task::{self, Task};
 /// Runs `body` as a task group and waits for it and all its children: asyncio's
 /// `async with asyncio.TaskGroup() as tg:`.
 ///
-/// `body` receives the group's [`TaskGroup`] handle and returns the future of the block, whose
-/// output `Ok(value)` becomes the group's `Ok(value)` once every child has finished. The first
-/// failure (a child's `Err` or panic, or the body's) cancels the body and every other child; the
-/// group then returns `Err(`[`TaskGroupError`]`)` with all failures in order (rules TG1, TG2).
-/// See the [module docs](crate::TaskGroup) for the full rules.
+/// `body` is called at once with the group's [`TaskGroup`] handle and returns the future of the
+/// block, which runs when the group is awaited; its output `Ok(value)` becomes the group's
+/// `Ok(value)` once every child has finished. The first failure (a child's `Err` or panic, or
+/// the body's) cancels the body and every other child; the group then returns
+/// `Err(`[`TaskGroupError`]`)` with all failures in order (rules TG1, TG2).
+///
+/// # Rules (SEMANTICS.md TG1–TG3)
+/// - The group's future completes only when the body has finished and every child has finished.
+/// - The first failure — a child's `Err` or panic, or the body's `Err` or panic — cancels every
+///   other child and the body (the body's future is dropped). The group waits for the children to
+///   finish, then returns a [`TaskGroupError`] holding every failure in the order they happened
+///   (asyncio's `ExceptionGroup`). When the body is dropped, what it was awaiting is cancelled
+///   as any abandoned await is (T5, G14) — a task, a gather, a nested group — and the group waits
+///   for those cancellations to finish too, so a nested group's children are gone before the
+///   outer group returns. Cancellations caused by the group, or by `Task::cancel` on a child, are
+///   not failures. A child whose `Drop` panics while the group cancels it adds that panic to the
+///   list (asyncio: an exception raised by a cancelled child is kept).
+/// - Dropping the group's future before it completes (the awaiting task was cancelled, a timeout
+///   expired) cancels the body and every child, as an abandoned `Task` await does (rule T5):
+///   children are never polled again, and their futures are dropped on their next turn. A
+///   [`timeout`](crate::timeout) that expires around a group returns `Elapsed` only after those
+///   drops (TO2). R: asyncio waits in `__aexit__` for the children before the cancellation
+///   propagates; a dropped Rust future cannot wait, so a cancelled task awaiting the group may end
+///   before its children's `Drop`s have run (they run on the next loop turn). Panics that happen
+///   after that are reported through the loop's exception handler.
+/// - Spawning into a group that has finished, or is shutting down after a failure or a drop, is
+///   refused (TG3): [`TaskGroup::try_spawn`] returns [`SpawnRefused`], [`TaskGroup::spawn`] panics
+///   with that message (asyncio raises `RuntimeError`). The refused future is dropped unpolled.
+///
+/// # Handles of failed children
+/// In Rust an error value has one owner, and it goes into the group's [`TaskGroupError`]. So a
+/// child that returned `Err(e)` ends as cancelled (its handle gives `Err(TaskError::Cancelled)`);
+/// a child that panicked gives `Err(TaskError::Panicked(_))` on its handle too (a `Panic` can be
+/// cloned), and that panic is never reported as "never retrieved" (the group retrieved it).
 ///
 /// # Errors
 /// [`TaskGroupError`] when the body or a child failed; it lists every failure.
@@ -144,15 +147,16 @@ where
 /// clones into children so that they can spawn siblings.
 ///
 /// `E` is the error type of the children (and of the body): a child returning `Err(e)` fails the
-/// group. Obtain one from [`task_group`].
+/// group. It defaults to [`Infallible`], for groups whose children only fail by panicking
+/// (`|tg: TaskGroup| ..` with [`spawn_plain`](TaskGroup::spawn_plain)). Obtain one from
+/// [`task_group`].
 ///
 /// # Examples
 ///
 /// ```
 /// use asyncio::{run, task_group, TaskGroup};
-/// use std::convert::Infallible;
 ///
-/// let out = run(task_group(|tg: TaskGroup<Infallible>| async move {
+/// let out = run(task_group(|tg: TaskGroup| async move {
 ///     let inner = tg.clone();
 ///     // A child spawning a sibling; the group waits for both.
 ///     let outer = tg.spawn_plain(async move { inner.spawn_plain(async { 2 }).await.unwrap() + 1 });
@@ -160,7 +164,7 @@ where
 /// }));
 /// assert_eq!(out, Ok(3));
 /// ```
-pub struct TaskGroup<E> {
+pub struct TaskGroup<E = Infallible> {
     state: Rc<State<E>>,
 }
 
@@ -406,7 +410,7 @@ impl<E> fmt::Debug for TaskGroup<E> {
 /// assert_eq!(err.to_string(), "2 failures in a task group: [1] task failed: first; [2] task failed: second");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskGroupError<E> {
+pub struct TaskGroupError<E = Infallible> {
     errors: Vec<TaskError<E>>,
 }
 

@@ -1036,3 +1036,27 @@ fn an_abandoned_group_refuses_new_children() {
         );
     });
 }
+
+#[test]
+fn group_children_can_be_gathered_and_waited_on_inside_the_body() {
+    vrun(async {
+        let out = task_group(|tg: TaskGroup| async move {
+            let both = asyncio::gather([
+                tg.spawn_plain(async { 1 }),
+                tg.spawn_plain(async {
+                    sleep(ms(10)).await;
+                    2
+                }),
+            ]);
+            let slow = tg.spawn_plain(async {
+                sleep(ms(20)).await;
+                3
+            });
+            let (done, _) = asyncio::wait([slow], asyncio::ReturnWhen::AllCompleted, None).await;
+            let third = done.into_iter().next().unwrap().await.unwrap();
+            Ok(both.await.unwrap().into_iter().sum::<i32>() + third)
+        })
+        .await;
+        assert_eq!(out, Ok(6));
+    });
+}
