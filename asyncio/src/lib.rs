@@ -33,6 +33,7 @@
 //! | `asyncio.sleep(s)`, `asyncio.sleep(0)` | [`sleep`]`(Duration)`, [`yield_now`]`()`; also [`sleep_until`] |
 //! | `asyncio.gather(*aws)` | [`gather`](fn@gather)`(iter)` → `Vec`, [`gather!`](macro@gather)`(a, b, ..)` → tuple |
 //! | `gather(..., return_exceptions=True)` | `gather(..).`[`return_exceptions`](Gather::return_exceptions)`()` |
+//! | a gather with a semaphore around each child | [`gather_limited`]`(n, iter)`, [`try_gather_limited`]: at most `n` at once, lazily, results in order |
 //! | children that raise | [`try_gather`](fn@try_gather) / [`try_gather!`](macro@try_gather): children return `Result<T, E>` |
 //! | `CancelledError`, an exception | [`TaskError::Cancelled`], [`TaskError::Panicked`], [`TaskError::Failed`] |
 //! | `asyncio.shield(t)` | [`shield`]`(task)` |
@@ -60,6 +61,7 @@ mod timeout;
 mod wait;
 
 pub use error::{Elapsed, Panic, TaskError};
+pub use gather::bounded::{gather_limited, try_gather_limited};
 pub use gather::{gather, try_gather, Gather, GatherFuture, IntoChild};
 pub use runtime::introspect::{all_tasks, current_task, dump_tasks, TaskInfo, TaskState};
 pub use runtime::{call_soon, now, run, EventLoop, ExceptionContext};

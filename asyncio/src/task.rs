@@ -381,6 +381,12 @@ impl<T, E> RawTask<T, E> {
                  only once (ask is_done()/is_cancelled() instead)"
             );
         }
+        if !header.has(DONE) && self.core.current_key() == header.key.get() {
+            panic!(
+                "a task awaited its own handle: it would wait forever for itself to finish; \
+                 await another task, or return from this one"
+            );
+        }
         let task = self.task.as_mut().expect("task handle used after detach");
         let out = Pin::new(task).poll(cx);
         if out.is_ready() {

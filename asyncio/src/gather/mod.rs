@@ -18,6 +18,7 @@
 //! - a gather cancelled through [`Gather::cancel`] decides `Err(Cancelled)` once all children have
 //!   finished, in every mode (G8).
 
+pub(crate) mod bounded;
 pub(crate) mod tuple;
 
 use std::any::Any;
@@ -333,6 +334,8 @@ pub(crate) enum Kind {
 /// One child's place: the running child, then its outcome, then nothing once taken.
 pub(crate) enum Slot<X: Child> {
     Pending(X),
+    /// A bounded gather's iterator panicked making this child; it completes as that panic.
+    Broken(Panic),
     Done(Result<X::Output, TaskError<X::Error>>),
     Taken,
 }
@@ -346,10 +349,11 @@ impl<X: Child> Slot<X> {
 
     /// Moves the finished child's outcome into the slot (dropping the child's handle).
     fn complete(&mut self) -> Kind {
-        let Slot::Pending(x) = self else {
-            unreachable!("a gather child finished twice");
+        let out = match self {
+            Slot::Pending(x) => x.take(),
+            Slot::Broken(p) => Err(TaskError::Panicked(p.clone())),
+            _ => unreachable!("a gather child finished twice"),
         };
-        let out = x.take();
         let kind = match &out {
             Ok(_) => Kind::Ok,
             Err(TaskError::Panicked(p)) => Kind::Panicked(p.clone()),
@@ -387,7 +391,15 @@ pub(crate) trait Children: 'static {
     type Slots;
     type Error;
     fn len(&self) -> usize;
+    /// True if there is at least one child (started or to start).
+    fn has_children(&mut self) -> bool {
+        self.len() > 0
+    }
     fn attach(&mut self, listener: &Rc<dyn Listener>);
+    /// Starts more children if the gather starts them lazily; returns how many it started.
+    fn refill(&mut self, _listener: &Rc<dyn Listener>) -> usize {
+        0
+    }
     fn complete(&mut self, index: usize) -> Kind;
     fn cancel_all(&mut self, found: &mut Vec<Rc<dyn Node>>) -> bool;
     fn take_error(&mut self, index: usize) -> TaskError<Self::Error>;
@@ -439,7 +451,8 @@ impl<X: Child> Children for Vec<Slot<X>> {
 struct GatherState<C: Children> {
     core: Option<Rc<Core>>,
     children: RefCell<C>,
-    len: usize,
+    /// Children started so far (all of them, unless the gather is bounded).
+    len: Cell<usize>,
     remaining: Cell<usize>,
     mode: Cell<Mode>,
     status: Cell<Status>,
@@ -453,10 +466,9 @@ struct GatherState<C: Children> {
 }
 
 impl<C: Children> GatherState<C> {
-    fn start(children: C) -> Gather<C::Values, C::Error> {
-        let len = children.len();
+    fn start(mut children: C) -> Gather<C::Values, C::Error> {
         let core = runtime::try_with_core(Rc::clone);
-        if len > 0 && core.is_none() {
+        if children.has_children() && core.is_none() {
             panic!(
                 "gather() called outside a running event loop: call it from inside \
                  asyncio::run(..) or EventLoop::run_until_complete(..)"
@@ -465,14 +477,10 @@ impl<C: Children> GatherState<C> {
         let state = Rc::new(GatherState {
             core,
             children: RefCell::new(children),
-            len,
-            remaining: Cell::new(len),
+            len: Cell::new(0),
+            remaining: Cell::new(0),
             mode: Cell::new(Mode::Default),
-            status: Cell::new(if len == 0 {
-                Status::Decided
-            } else {
-                Status::Pending
-            }),
+            status: Cell::new(Status::Pending),
             failure: Cell::new(None),
             failure_panic: RefCell::new(None),
             cancel_requested: Cell::new(false),
@@ -482,6 +490,12 @@ impl<C: Children> GatherState<C> {
         });
         let listener: Rc<dyn Listener> = state.clone();
         state.children.borrow_mut().attach(&listener);
+        let len = state.children.borrow().len();
+        state.len.set(len);
+        state.remaining.set(len);
+        if len == 0 {
+            state.status.set(Status::Decided);
+        }
         Gather {
             node: NodeHandle(state),
             output: PhantomData,
@@ -546,6 +560,12 @@ impl<C: Children> Listener for GatherState<C> {
                 }
             }
         }
+        if self.failure.get().is_none() && !self.cancel_requested.get() {
+            let listener: Rc<dyn Listener> = self.clone();
+            let started = self.children.borrow_mut().refill(&listener);
+            self.len.set(self.len.get() + started);
+            self.remaining.set(self.remaining.get() + started);
+        }
         if self.remaining.get() == 0 {
             self.decide();
         }
@@ -562,7 +582,7 @@ impl<C: Children> Node for GatherState<C> {
     }
 
     fn len(&self) -> usize {
-        self.len
+        self.len.get()
     }
 
     fn set_mode(&self, mode: Mode) {

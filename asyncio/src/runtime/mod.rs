@@ -106,14 +106,16 @@ impl Shared {
 /// Schedules a task's `Runnable`: on the loop's own running thread, onto the local queue with no
 /// lock; anywhere else, through the injection queue.
 pub(crate) fn schedule(shared: &Arc<Shared>, runnable: Runnable<Header>) {
-    let local = CURRENT.try_with(|c| match &*c.borrow() {
-        Some(core) if Arc::ptr_eq(&core.shared, shared) => Some(core.clone()),
-        _ => None,
+    let mut runnable = Some(runnable);
+    let _ = CURRENT.try_with(|c| match &*c.borrow() {
+        Some(core) if Arc::ptr_eq(&core.shared, shared) => {
+            core.push(Entry::Task(runnable.take().expect("not yet scheduled")));
+        }
+        _ => {}
     });
-    match local {
-        Ok(Some(core)) => core.push(Entry::Task(runnable)),
-        // Another thread, a thread whose locals are being torn down, or the loop not running.
-        _ => shared.inject(runnable),
+    // Another thread, a thread whose locals are being torn down, or the loop not running.
+    if let Some(runnable) = runnable {
+        shared.inject(runnable);
     }
 }
 
@@ -228,6 +230,11 @@ impl Core {
 
     pub(crate) fn push(&self, entry: Entry) {
         self.queue.borrow_mut().push_back(entry);
+    }
+
+    /// Registry key of the task being polled, `usize::MAX` when none is.
+    pub(crate) fn current_key(&self) -> usize {
+        self.current.get()
     }
 
     pub(crate) fn is_closing(&self) -> bool {
