@@ -37,6 +37,10 @@
 //! | children that raise | [`try_gather`](fn@try_gather) / [`try_gather!`](macro@try_gather): children return `Result<T, E>` |
 //! | `CancelledError`, an exception | [`TaskError::Cancelled`], [`TaskError::Panicked`], [`TaskError::Failed`] |
 //! | `asyncio.shield(t)` | [`shield`]`(task)` |
+//! | `async with asyncio.TaskGroup() as tg:`, `tg.create_task(coro)` | [`task_group`]`(\|tg\| async move { tg.`[`spawn`](TaskGroup::spawn)`(fut); .. })` → `Result<R, `[`TaskGroupError`]`>` |
+//! | `ExceptionGroup` of a task group | [`TaskGroupError::errors`]: every failure, in order |
+//! | `asyncio.wait(aws, timeout=, return_when=)` | [`wait`]`(tasks, `[`ReturnWhen`]`::FirstCompleted, Some(d))` → `(done, pending)` |
+//! | `asyncio.as_completed(aws)` | [`as_completed`]`(children)`: [`AsCompleted::next`] or a `Stream` |
 //! | `async with asyncio.timeout(d)`, `asyncio.timeout_at(when)`, `wait_for(aw, d)`, `TimeoutError` | [`timeout`]`(d, fut)`, [`timeout_at`], [`wait_for`]`(fut, d)` → `Result<T, `[`Elapsed`]`>` |
 //! | `async with asyncio.timeout(None) as cm: cm.reschedule(when)`, `cm.when()`, `cm.expired()` | [`timeout_scope`]`(None, \|cm\| body)`, [`TimeoutHandle::reschedule`], [`TimeoutHandle::when`], [`TimeoutHandle::expired`] |
 //! | `loop.call_soon(f)`, `loop.set_exception_handler(h)` | [`call_soon`], [`EventLoop::set_exception_handler`] |
@@ -51,8 +55,10 @@ mod error;
 mod gather;
 mod runtime;
 mod task;
+mod task_group;
 mod time;
 mod timeout;
+mod wait;
 
 pub use error::{Elapsed, Panic, TaskError};
 pub use gather::bounded::{gather_limited, try_gather_limited};
@@ -60,8 +66,10 @@ pub use gather::{gather, try_gather, Gather, GatherFuture, IntoChild};
 pub use runtime::introspect::{all_tasks, current_task, dump_tasks, TaskInfo, TaskState};
 pub use runtime::{call_soon, now, run, EventLoop, ExceptionContext};
 pub use task::{shield, spawn, Join, Shield, ShieldFuture, Task};
+pub use task_group::{task_group, SpawnRefused, TaskGroup, TaskGroupError, TaskGroupFuture};
 pub use time::{sleep, sleep_until, yield_now, Sleep};
 pub use timeout::{timeout, timeout_at, timeout_scope, wait_for, Timeout, TimeoutHandle};
+pub use wait::{as_completed, try_as_completed, wait, AsCompleted, ReturnWhen, Wait};
 
 /// Implementation details the macros and trait bounds need; not part of the API.
 #[doc(hidden)]

@@ -40,6 +40,8 @@ const CANCELLED: u8 = 1 << 2;
 const PANICKED: u8 = 1 << 3;
 const DETACHED: u8 = 1 << 4;
 const RETRIEVED: u8 = 1 << 5;
+/// A task group took the task's outcome: a panic is reported by the group, never as unretrieved.
+const OBSERVED: u8 = 1 << 6;
 
 /// Per-task state kept in the task's allocation.
 ///
@@ -117,6 +119,16 @@ impl<O> Outcome<O> for Plain {
     type Error = Infallible;
     fn into_result(output: O) -> Result<O, TaskError> {
         Ok(output)
+    }
+}
+
+/// Futures that decide their task's result themselves (task group children).
+struct Decided;
+impl<T> Outcome<Result<T, TaskError>> for Decided {
+    type Value = T;
+    type Error = Infallible;
+    fn into_result(output: Result<T, TaskError>) -> Result<T, TaskError> {
+        output
     }
 }
 
@@ -203,7 +215,7 @@ where
             _ => {}
         }
         let unretrieved = match &result {
-            Err(TaskError::Panicked(p)) if header.has(DETACHED) => Some(p),
+            Err(TaskError::Panicked(p)) if header.has(DETACHED) && !header.has(OBSERVED) => Some(p),
             _ => None,
         };
         finish(header, this.core, unretrieved);
@@ -329,6 +341,10 @@ impl<T, E> RawTask<T, E> {
         self.header().has(CANCELLED)
     }
 
+    pub(crate) fn is_panicked(&self) -> bool {
+        self.header().has(PANICKED)
+    }
+
     /// Requests cancellation: true if the task was not done yet.
     pub(crate) fn cancel(&self) -> bool {
         let header = self.header();
@@ -411,7 +427,7 @@ impl<T, E> Drop for RawTask<T, E> {
         };
         let header = task.metadata();
         header.set(DETACHED);
-        if header.has(PANICKED) && !header.has(RETRIEVED) {
+        if header.has(PANICKED) && !header.has(RETRIEVED) && !header.has(OBSERVED) {
             if let Err(TaskError::Panicked(p)) = self.take_output() {
                 report_unretrieved(&self.core, self.header(), &p);
             }
@@ -494,6 +510,20 @@ where
 {
     let core = runtime::current_core("spawn()");
     spawn_on::<F, Fallible>(&core, future, Location::caller())
+}
+
+/// Spawns a task group child: `future` decides the task's result (`Err(Cancelled)` when its group
+/// cancelled it), and its panic is reported by the group, so never as unretrieved (T4).
+#[track_caller]
+pub(crate) fn spawn_observed<F, T>(future: F) -> Task<T>
+where
+    F: Future<Output = Result<T, TaskError>> + 'static,
+    T: 'static,
+{
+    let core = runtime::current_core("TaskGroup::spawn()");
+    let raw = spawn_on::<F, Decided>(&core, future, Location::caller());
+    raw.header().set(OBSERVED);
+    Task { raw }
 }
 
 impl<T> Task<T> {
