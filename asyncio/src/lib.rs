@@ -47,7 +47,8 @@
 //! | `asyncio.current_task()`, `asyncio.all_tasks()` | [`current_task`], [`all_tasks`] → [`TaskInfo`] snapshots |
 //! | (no asyncio equivalent: `python -X dev` + `faulthandler`) | [`dump_tasks`], [`EventLoop::dump`]: every live task with name, state and spawn location |
 //!
-//! The rules this crate keeps (L1–L6, T1–T6, G1–G14, SH1) are listed in the README.
+//! The rules this crate keeps (L1–L6, T1–T6, G1–G14, SH1, TG1–TG3, TO1–TO3, W1) are listed in the
+//! README.
 
 #![warn(missing_docs)]
 
