@@ -123,7 +123,7 @@ fn a_zero_limit_is_refused() {
 // G4
 #[test]
 fn the_first_failure_decides_and_no_more_children_start() {
-    run(async {
+    EventLoop::with_virtual_time().run_until_complete(async {
         let pulled = Rc::new(Cell::new(0));
         let p = pulled.clone();
         let jobs = (0..100u32).map(move |i| {
