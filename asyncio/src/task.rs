@@ -32,6 +32,7 @@ use std::task::{Context, Poll, Waker};
 use pin_project_lite::pin_project;
 
 use crate::error::{Panic, TaskError};
+use crate::runtime::drain::{self, Drain};
 use crate::runtime::{self, Core, Entry, ExceptionContext, Listener, Registered};
 
 const CANCEL_REQUESTED: u8 = 1 << 0;
@@ -147,6 +148,9 @@ pin_project! {
     #[project_replace = StageReplace]
     enum Stage<F> {
         Running { #[pin] future: F },
+        /// Cancelled, the future dropped, waiting for the tasks and gathers its drop cancelled to
+        /// finish in turn (so cancellation completes depth-first, as asyncio's does).
+        Cancelling { drain: Rc<Drain> },
         Finished,
     }
 }
@@ -184,7 +188,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let header = *this.header;
-        let result = if header.has(CANCEL_REQUESTED) || this.core.is_closing() {
+        let result = if let StageProj::Cancelling { drain } = this.stage.as_mut().project() {
+            if !drain.is_empty() {
+                drain.register(cx.waker());
+                return Poll::Pending;
+            }
+            Err(TaskError::Cancelled)
+        } else if header.has(CANCEL_REQUESTED) || this.core.is_closing() {
             Err(TaskError::Cancelled)
         } else {
             let StageProj::Running { future } = this.stage.as_mut().project() else {
@@ -199,15 +209,31 @@ where
             }
         };
         // Drop the future now, so its `Drop` runs before the task counts as done; a panic there is
-        // reported and the loop goes on.
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| {
-            this.stage.as_mut().project_replace(Stage::Finished)
-        })) {
+        // reported and the loop goes on. A cancelled task also waits for the cancellations its
+        // future's drop requested (what it was awaiting) before it counts as done (TO2).
+        let cancelled = matches!(result, Err(TaskError::Cancelled));
+        let mut stage = this.stage.as_mut();
+        let mut drain = None;
+        let dropped = catch_unwind(AssertUnwindSafe(|| {
+            if cancelled {
+                drain = Some(drain::collect(|| {
+                    stage.as_mut().project_replace(Stage::Finished);
+                }));
+            } else {
+                stage.as_mut().project_replace(Stage::Finished);
+            }
+        }));
+        if let Err(payload) = dropped {
             this.core.report(ExceptionContext::new(
                 "a task's future panicked while being dropped".into(),
                 Some(header.name()),
                 Some(Panic::from_payload(payload)),
             ));
+        }
+        if let Some(drain) = drain.filter(|d| !d.is_empty()) {
+            drain.register(cx.waker());
+            this.stage.set(Stage::Cancelling { drain });
+            return Poll::Pending;
         }
         match &result {
             Err(TaskError::Cancelled) => header.set(CANCELLED),
@@ -493,23 +519,34 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
+    spawn_at(future, Location::caller())
+}
+
+/// [`spawn`] with the spawn location given (a gather starting a child later).
+pub(crate) fn spawn_at<F>(future: F, location: &'static Location<'static>) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
     let core = runtime::current_core("spawn()");
     Task {
-        raw: spawn_on::<F, Plain>(&core, future, Location::caller()),
+        raw: spawn_on::<F, Plain>(&core, future, location),
     }
 }
 
 /// Like [`spawn`] for a future returning `Result<T, E>`: an `Err(e)` becomes the task's
 /// `TaskError::Failed(e)`, as for [`try_gather`](fn@crate::try_gather) children.
-#[track_caller]
-pub(crate) fn spawn_fallible<F, T, E>(future: F) -> RawTask<T, E>
+pub(crate) fn spawn_fallible<F, T, E>(
+    future: F,
+    location: &'static Location<'static>,
+) -> RawTask<T, E>
 where
     F: Future<Output = Result<T, E>> + 'static,
     T: 'static,
     E: 'static,
 {
     let core = runtime::current_core("spawn()");
-    spawn_on::<F, Fallible>(&core, future, Location::caller())
+    spawn_on::<F, Fallible>(&core, future, location)
 }
 
 /// Spawns a task group child: `future` decides the task's result (`Err(Cancelled)` when its group
@@ -761,8 +798,8 @@ impl<T, H: BorrowMut<Task<T>>> Drop for Join<T, H> {
         let raw = &self.task.borrow().raw;
         if self.polled && !raw.is_done() {
             raw.cancel();
-            if let Some(drain) = runtime::drain::watch() {
-                raw.set_listener(drain, 0);
+            if let Some(drain) = drain::watch() {
+                raw.add_done_callback(Box::new(move || drain.child_done(0)));
             }
         }
     }

@@ -277,3 +277,108 @@ fn a_timeout_cancels_a_bounded_gather_and_waits_for_its_children() {
         );
     });
 }
+
+// Regression (review): cancel() with every started child already finished but items left to start
+// returned false and the gather completed Ok with the results so far — a silent truncation.
+// G7, G8
+#[test]
+fn cancel_with_items_left_to_start_is_accepted_and_ends_cancelled() {
+    run(async {
+        let mut g = gather_limited(1, (0..3u32).map(|i| async move { i }));
+        yield_now().await; // child 0 finished; its notification is still queued
+        assert!(g.cancel(), "the unstarted children accept the cancellation");
+        assert_eq!((&mut g).await, Err(TaskError::Cancelled));
+    });
+}
+
+// Regression (review): the iterator ran while the gather's children were borrowed, so an
+// iterator that cancelled its own gather hit a RefCell BorrowMutError (seen as a child panic).
+#[test]
+fn an_iterator_that_cancels_its_own_gather_cancels_it() {
+    run(async {
+        let slot: Rc<std::cell::RefCell<Option<asyncio::Gather<Vec<u32>>>>> = Rc::default();
+        let s = slot.clone();
+        let made = Rc::new(Cell::new(0));
+        let m = made.clone();
+        let jobs = (0..5u32).map(move |i| {
+            m.set(m.get() + 1);
+            if i == 2 {
+                assert!(s.borrow().as_ref().unwrap().cancel());
+            }
+            async move {
+                yield_now().await;
+                i
+            }
+        });
+        *slot.borrow_mut() = Some(gather_limited(1, jobs));
+        while !slot.borrow().as_ref().unwrap().is_done() {
+            yield_now().await;
+        }
+        let mut g = slot.borrow_mut().take().unwrap();
+        assert_eq!((&mut g).await, Err(TaskError::Cancelled));
+        assert_eq!(made.get(), 3, "nothing was made after the cancel");
+        assert!(
+            all_tasks().is_empty(),
+            "the child made during the cancel was cancelled too"
+        );
+    });
+}
+
+// Regression (review): a panic while peeking at the first item escaped gather_limited() itself.
+#[test]
+fn a_panic_on_the_first_item_becomes_its_outcome() {
+    run(async {
+        let jobs = (0..3u32).map(|i| {
+            if i == 0 {
+                panic!("iterator broke");
+            }
+            async move { i }
+        });
+        match gather_limited(2, jobs).await {
+            Err(TaskError::Panicked(p)) => assert_eq!(p.message(), "iterator broke"),
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+// Documented behaviour (review): tasks yielded by the iterator are already running; those not
+// adopted when the gather is cancelled run on detached (L3), and only the adopted one is
+// cancelled.
+#[test]
+fn tasks_not_yet_adopted_when_the_gather_is_cancelled_run_on() {
+    EventLoop::with_virtual_time().run_until_complete(async {
+        let done: Vec<Rc<Cell<bool>>> = (0..3).map(|_| Rc::default()).collect();
+        let tasks: Vec<_> = done
+            .iter()
+            .map(|d| {
+                let d = d.clone();
+                spawn(async move {
+                    sleep(Duration::from_secs(100)).await;
+                    d.set(true);
+                })
+            })
+            .collect();
+        let out = timeout(Duration::from_secs(1), gather_limited(1, tasks)).await;
+        assert!(out.is_err());
+        sleep(Duration::from_secs(200)).await;
+        let finished: Vec<bool> = done.iter().map(|d| d.get()).collect();
+        assert_eq!(
+            finished,
+            [false, true, true],
+            "the adopted one was cancelled, the others ran on"
+        );
+    });
+}
+
+// Regression (review): children started later showed a location inside the standard library.
+#[test]
+fn every_child_reports_the_gather_limited_call_as_its_spawn_location() {
+    run(async {
+        let line = line!() + 1;
+        let g = gather_limited(
+            2,
+            (0..5).map(|_| async { asyncio::current_task().unwrap().location().line() }),
+        );
+        assert_eq!(g.await.unwrap(), [line; 5]);
+    });
+}

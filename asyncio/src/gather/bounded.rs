@@ -5,15 +5,17 @@
 //! holds the slots of the children started so far and the rest of the iterator. It starts the
 //! first `limit` when the gather is made (G1 for the children that fit), and one more each time a
 //! child finishes while the gather is still collecting (not decided, cancelled or failing). So
-//! however long the iterator, at most `limit` tasks exist at once; the results are O(N), as the
-//! output `Vec` must be.
+//! however long the iterator, at most `limit` of the tasks it starts exist at once; the results
+//! are O(N), as the output `Vec` must be. The iterator is user code: it runs with no borrow of the
+//! gather held, and a panic in it becomes the outcome of the child it was making.
 
+use std::cell::RefCell;
 use std::iter::Peekable;
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::rc::Rc;
 
-use super::{Children, Gather, GatherState, IntoChild, Kind, Node, Plain, Slot, Try};
+use super::{cancel_tree, Children, Gather, GatherState, IntoChild, Kind, Node, Plain, Slot, Try};
 use crate::error::{Panic, TaskError};
 use crate::runtime::{self, Entry, Listener};
 
@@ -23,53 +25,57 @@ where
     I::Item: IntoChild<M>,
 {
     slots: Vec<Slot<<I::Item as IntoChild<M>>::Child>>,
-    /// The children not started yet; `None` once exhausted or stopped.
+    /// The children not started yet; `None` once exhausted or stopped, and while `next()` runs.
     rest: Option<Peekable<I>>,
+    /// Set by a cancel: start nothing more, even a child being made as it came.
+    stopped: bool,
+    /// The iterator is out of `rest`, making a child.
+    making: bool,
+    /// A panic of the iterator while peeking at its first item, made into that child's outcome.
+    broken: Option<Panic>,
     limit: usize,
     running: usize,
+    /// Where `gather_limited` was called: the spawn location of every child it starts.
+    location: &'static Location<'static>,
     marker: PhantomData<fn() -> M>,
 }
 
-impl<I, M> Bounded<I, M>
+/// Makes the next child with no borrow of the gather held: the iterator is user code, and may
+/// even cancel the gather it feeds. A panic in it becomes the outcome of the child it was making.
+fn make_next<I, M>(
+    cell: &RefCell<Bounded<I, M>>,
+) -> Option<Result<<I::Item as IntoChild<M>>::Child, Panic>>
 where
-    I: Iterator + 'static,
+    I: Iterator,
     I::Item: IntoChild<M>,
-    M: 'static,
 {
-    /// Starts children until `limit` run or the iterator ends; returns how many it started.
-    fn fill(&mut self, listener: &Rc<dyn Listener>) -> usize {
-        let mut started = 0;
-        while self.running < self.limit {
-            let Some(rest) = self.rest.as_mut() else {
-                break;
-            };
-            let index = u32::try_from(self.slots.len()).unwrap_or_else(|_| {
-                panic!("a bounded gather can hold at most {} children", u32::MAX)
-            });
-            // The iterator is user code, run here on the loop when a child finishes: a panic in
-            // it becomes the outcome of the child it failed to make, and stops the gather from
-            // starting more.
-            match catch_unwind(AssertUnwindSafe(|| rest.next().map(IntoChild::into_child))) {
-                Ok(Some(child)) => {
-                    let mut slot = Slot::Pending(child);
-                    slot.attach(listener.clone(), index);
-                    self.slots.push(slot);
-                }
-                Ok(None) => {
-                    self.rest = None;
-                    break;
-                }
-                Err(payload) => {
-                    self.rest = None;
-                    self.slots.push(Slot::Broken(Panic::from_payload(payload)));
-                    runtime::current_core("gather_limited()")
-                        .push(Entry::Notify(listener.clone(), index));
-                }
-            }
-            self.running += 1;
-            started += 1;
+    let (mut rest, at) = {
+        let mut b = cell.borrow_mut();
+        if let Some(p) = b.broken.take() {
+            b.rest = None;
+            return Some(Err(p));
         }
-        started
+        if b.stopped || b.running >= b.limit {
+            return None;
+        }
+        let rest = b.rest.take()?;
+        b.making = true;
+        (rest, b.location)
+    };
+    let made = catch_unwind(AssertUnwindSafe(|| {
+        rest.next().map(|c| c.into_child_at(at))
+    }));
+    let mut b = cell.borrow_mut();
+    b.making = false;
+    match made {
+        Ok(Some(child)) => {
+            if !b.stopped {
+                b.rest = Some(rest);
+            }
+            Some(Ok(child))
+        }
+        Ok(None) => None,
+        Err(payload) => Some(Err(Panic::from_payload(payload))),
     }
 }
 
@@ -87,21 +93,63 @@ where
         self.slots.len()
     }
     fn has_children(&mut self) -> bool {
-        self.rest.as_mut().is_some_and(|r| r.peek().is_some())
+        let Some(rest) = self.rest.as_mut() else {
+            return false;
+        };
+        match catch_unwind(AssertUnwindSafe(|| rest.peek().is_some())) {
+            Ok(any) => any,
+            Err(payload) => {
+                self.broken = Some(Panic::from_payload(payload));
+                true
+            }
+        }
     }
-    fn attach(&mut self, listener: &Rc<dyn Listener>) {
-        self.fill(listener);
+    fn attach(&mut self, _: &Rc<dyn Listener>) {
+        // Nothing is started yet: `refill` starts the first `limit` children.
     }
-    fn refill(&mut self, listener: &Rc<dyn Listener>) -> usize {
-        self.fill(listener)
+    fn refill(cell: &RefCell<Self>, listener: &Rc<dyn Listener>) -> usize {
+        let mut started = 0;
+        while let Some(made) = make_next(cell) {
+            let mut b = cell.borrow_mut();
+            let index = u32::try_from(b.slots.len()).unwrap_or_else(|_| {
+                panic!("a bounded gather can hold at most {} children", u32::MAX)
+            });
+            let mut slot = match made {
+                Ok(child) => Slot::Pending(child),
+                Err(panic) => {
+                    b.rest = None;
+                    runtime::current_core("gather_limited()")
+                        .push(Entry::Notify(listener.clone(), index));
+                    Slot::Broken(panic)
+                }
+            };
+            slot.attach(listener.clone(), index);
+            if b.stopped {
+                // The iterator cancelled the gather while making this child: cancel it too.
+                let mut found = Vec::new();
+                slot.cancel(&mut found);
+                drop(b);
+                found.into_iter().for_each(|node| {
+                    cancel_tree(node, true);
+                });
+                b = cell.borrow_mut();
+            }
+            b.slots.push(slot);
+            b.running += 1;
+            started += 1;
+        }
+        started
     }
     fn complete(&mut self, index: usize) -> Kind {
         self.running -= 1;
         self.slots[index].complete()
     }
     fn cancel_all(&mut self, found: &mut Vec<Rc<dyn Node>>) -> bool {
-        self.rest = None; // what has not started never will
-        self.slots.cancel_all(found)
+        // What has not started never will: that counts as accepting the cancellation (G7). The
+        // iterator is not asked whether it has more (that would run user code, and make one).
+        self.stopped = true;
+        let unstarted = self.rest.take().is_some() || self.making;
+        self.slots.cancel_all(found) | unstarted
     }
     fn take_error(&mut self, index: usize) -> TaskError<Self::Error> {
         self.slots.take_error(index)
@@ -129,8 +177,12 @@ where
     GatherState::start(Bounded {
         slots: Vec::new(),
         rest: Some(children.into_iter().peekable()),
+        stopped: false,
+        making: false,
+        broken: None,
         limit,
         running: 0,
+        location: Location::caller(),
         marker: PhantomData,
     })
 }
@@ -148,9 +200,15 @@ type BoundedGather<I, M> = Gather<
 ///
 /// It is an ordinary [`Gather`]: [`return_exceptions`](Gather::return_exceptions),
 /// [`cancel_on_error`](Gather::cancel_on_error), `cancel`, nesting and awaiting work as for
-/// `gather`. Once the gather is decided by a failure, or cancelled, no more children are started;
-/// [`len`](Gather::len) counts the children started so far. A panic in the iterator itself becomes
-/// the outcome of the child it was making.
+/// `gather`. Once the gather is decided by a failure, or cancelled, no more children are started
+/// (cancelling counts as accepted while any are left to start); [`len`](Gather::len) counts the
+/// children started so far. A panic in the iterator itself becomes the outcome of the child it
+/// was making.
+///
+/// The limit bounds the futures the gather turns into tasks. A [`Task`](crate::Task) (or
+/// `Gather`) yielded by the iterator is already running: it is adopted when its turn comes, and
+/// if the gather is cancelled or fails first it is never adopted and runs on detached, as any
+/// handle dropped unawaited does (L3). To bound the work, yield futures.
 ///
 /// # Panics
 /// When `limit` is 0; outside a running event loop when there is a child to start.

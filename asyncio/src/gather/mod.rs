@@ -29,6 +29,7 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::mem;
+use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -69,7 +70,15 @@ pub trait IntoChild<M> {
     type Child: Child<Output = Self::Output, Error = Self::Error>;
     #[doc(hidden)]
     #[track_caller]
-    fn into_child(self) -> Self::Child;
+    fn into_child(self) -> Self::Child
+    where
+        Self: Sized,
+    {
+        self.into_child_at(Location::caller())
+    }
+    /// Starts the child, recording `at` as its spawn location if it has to be spawned.
+    #[doc(hidden)]
+    fn into_child_at(self, at: &'static Location<'static>) -> Self::Child;
 }
 
 /// A started child: how a gather links to it, takes its outcome and cancels it.
@@ -93,9 +102,8 @@ where
     type Output = F::Output;
     type Error = Infallible;
     type Child = RawTask<F::Output, Infallible>;
-    #[track_caller]
-    fn into_child(self) -> Self::Child {
-        task::spawn(self).raw
+    fn into_child_at(self, at: &'static Location<'static>) -> Self::Child {
+        task::spawn_at(self, at).raw
     }
 }
 
@@ -108,9 +116,8 @@ where
     type Output = T;
     type Error = E;
     type Child = RawTask<T, E>;
-    #[track_caller]
-    fn into_child(self) -> Self::Child {
-        task::spawn_fallible(self)
+    fn into_child_at(self, at: &'static Location<'static>) -> Self::Child {
+        task::spawn_fallible(self, at)
     }
 }
 
@@ -118,8 +125,7 @@ impl<T: 'static> IntoChild<Plain> for Task<T> {
     type Output = T;
     type Error = Infallible;
     type Child = RawTask<T, Infallible>;
-    #[track_caller]
-    fn into_child(self) -> Self::Child {
+    fn into_child_at(self, _: &'static Location<'static>) -> Self::Child {
         self.raw
     }
 }
@@ -128,8 +134,7 @@ impl<T: 'static, E: 'static> IntoChild<Try<E>> for Task<Result<T, E>> {
     type Output = T;
     type Error = E;
     type Child = FallibleTask<T, E>;
-    #[track_caller]
-    fn into_child(self) -> Self::Child {
+    fn into_child_at(self, _: &'static Location<'static>) -> Self::Child {
         FallibleTask(self.raw)
     }
 }
@@ -138,8 +143,7 @@ impl<O: 'static> IntoChild<Plain> for Gather<O, Infallible> {
     type Output = O;
     type Error = Infallible;
     type Child = Self;
-    #[track_caller]
-    fn into_child(self) -> Self {
+    fn into_child_at(self, _: &'static Location<'static>) -> Self {
         self
     }
 }
@@ -148,8 +152,7 @@ impl<O: 'static, E: 'static> IntoChild<Try<E>> for Gather<O, E> {
     type Output = O;
     type Error = E;
     type Child = Self;
-    #[track_caller]
-    fn into_child(self) -> Self {
+    fn into_child_at(self, _: &'static Location<'static>) -> Self {
         self
     }
 }
@@ -158,8 +161,7 @@ impl<T: 'static> IntoChild<Plain> for Shield<T> {
     type Output = T;
     type Error = Infallible;
     type Child = ShieldChild<T>;
-    #[track_caller]
-    fn into_child(self) -> Self::Child {
+    fn into_child_at(self, _: &'static Location<'static>) -> Self::Child {
         ShieldChild {
             raw: self.task.raw,
             listener: None,
@@ -298,6 +300,9 @@ pub trait Node: Listener {
     fn len(&self) -> usize;
     fn set_mode(&self, mode: Mode);
     fn set_listener(&self, listener: Rc<dyn Listener>, index: u32);
+    /// Queues `f` once the gather is decided (at once if it is): any number of them, unlike the
+    /// one listener slot that belongs to the gather's parent.
+    fn when_decided(&self, f: Box<dyn FnOnce()>);
     fn mark_cancel_requested(&self);
     /// Cancels the children still pending; nested gathers not yet done go on `found`. True if a
     /// task child accepted.
@@ -396,8 +401,12 @@ pub(crate) trait Children: 'static {
         self.len() > 0
     }
     fn attach(&mut self, listener: &Rc<dyn Listener>);
-    /// Starts more children if the gather starts them lazily; returns how many it started.
-    fn refill(&mut self, _listener: &Rc<dyn Listener>) -> usize {
+    /// Starts more children if the gather starts them lazily; returns how many it started. Takes
+    /// the cell, not `&mut self`: the user's iterator must run with no borrow held.
+    fn refill(_children: &RefCell<Self>, _listener: &Rc<dyn Listener>) -> usize
+    where
+        Self: Sized,
+    {
         0
     }
     fn complete(&mut self, index: usize) -> Kind;
@@ -463,6 +472,8 @@ struct GatherState<C: Children> {
     handle_dropped: Cell<bool>,
     waker: RefCell<Option<Waker>>,
     listener: Cell<Option<(Rc<dyn Listener>, u32)>>,
+    /// Callbacks of timeouts waiting for this gather's cancellation to finish.
+    on_decided: RefCell<Vec<Box<dyn FnOnce()>>>,
 }
 
 impl<C: Children> GatherState<C> {
@@ -487,9 +498,11 @@ impl<C: Children> GatherState<C> {
             handle_dropped: Cell::new(false),
             waker: RefCell::new(None),
             listener: Cell::new(None),
+            on_decided: RefCell::new(Vec::new()),
         });
         let listener: Rc<dyn Listener> = state.clone();
         state.children.borrow_mut().attach(&listener);
+        C::refill(&state.children, &listener);
         let len = state.children.borrow().len();
         state.len.set(len);
         state.remaining.set(len);
@@ -509,6 +522,9 @@ impl<C: Children> GatherState<C> {
         }
         if let Some((listener, index)) = self.listener.take() {
             self.core().push(Entry::Notify(listener, index));
+        }
+        for f in self.on_decided.take() {
+            self.core().push(Entry::Callback(f));
         }
         if self.handle_dropped.get() {
             self.report_lost_panic();
@@ -562,7 +578,7 @@ impl<C: Children> Listener for GatherState<C> {
         }
         if self.failure.get().is_none() && !self.cancel_requested.get() {
             let listener: Rc<dyn Listener> = self.clone();
-            let started = self.children.borrow_mut().refill(&listener);
+            let started = C::refill(&self.children, &listener);
             self.len.set(self.len.get() + started);
             self.remaining.set(self.remaining.get() + started);
         }
@@ -594,6 +610,14 @@ impl<C: Children> Node for GatherState<C> {
             runtime::current_core("gather()").push(Entry::Notify(listener, index));
         } else {
             self.listener.set(Some((listener, index)));
+        }
+    }
+
+    fn when_decided(&self, f: Box<dyn FnOnce()>) {
+        if self.is_done() {
+            runtime::current_core("gather()").push(Entry::Callback(f));
+        } else {
+            self.on_decided.borrow_mut().push(f);
         }
     }
 
@@ -1005,7 +1029,9 @@ impl<O: 'static, E: 'static, H: BorrowMut<Gather<O, E>>> Drop for GatherFuture<O
         if self.polled && !gather.is_done() {
             gather.cancel();
             if let Some(drain) = runtime::drain::watch() {
-                gather.node.set_listener(drain, 0);
+                gather
+                    .node
+                    .when_decided(Box::new(move || drain.child_done(0)));
             }
         }
     }

@@ -4,8 +4,9 @@
 //! Everything here is read from the loop's registry of live tasks (id and spawn location are
 //! recorded at spawn, names given with `set_name` in a side table), and a task's state is worked
 //! out at the time of asking — the task being polled is *running*, one whose `Runnable` sits in
-//! the run queue or the injection queue is *scheduled*, any other is *waiting* — so the hot path
-//! pays nothing for it beyond one store per poll.
+//! the run queue or the injection queue is *scheduled*, any other is *waiting*. The hot path pays
+//! two stores per poll (noting which task runs) and 16 bytes per live task (id and location in
+//! the registry entry).
 
 use std::collections::HashSet;
 use std::fmt;
