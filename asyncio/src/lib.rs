@@ -24,7 +24,8 @@
 //! | asyncio | this crate |
 //! |---|---|
 //! | `asyncio.run(main())` | [`run`]`(main())` |
-//! | `loop = asyncio.new_event_loop()`, `loop.run_until_complete(f)`, `loop.time()` | [`EventLoop::new`], [`EventLoop::run_until_complete`], [`EventLoop::time`] |
+//! | `loop = asyncio.new_event_loop()`, `loop.run_until_complete(f)`, `loop.time()` | [`EventLoop::new`], [`EventLoop::run_until_complete`], [`EventLoop::time`], [`now`] |
+//! | a test loop with a fake clock (`test.support`'s `TestLoop`) | [`EventLoop::with_virtual_time`]: idle time jumps to the next deadline |
 //! | `asyncio.create_task(coro)` | [`spawn`]`(fut)` → [`Task<T>`] |
 //! | `await task` | `task.await` or `(&mut task).await` → `Result<T, TaskError>` |
 //! | `task.cancel()`, `.done()`, `.cancelled()` | [`Task::cancel`], [`Task::is_done`], [`Task::is_cancelled`] |
@@ -32,15 +33,25 @@
 //! | `asyncio.sleep(s)`, `asyncio.sleep(0)` | [`sleep`]`(Duration)`, [`yield_now`]`()`; also [`sleep_until`] |
 //! | `asyncio.gather(*aws)` | [`gather`](fn@gather)`(iter)` → `Vec`, [`gather!`](macro@gather)`(a, b, ..)` → tuple |
 //! | `gather(..., return_exceptions=True)` | `gather(..).`[`return_exceptions`](Gather::return_exceptions)`()` |
+//! | a gather with a semaphore around each child | [`gather_limited`]`(n, iter)`, [`try_gather_limited`]: at most `n` at once, lazily, results in order |
 //! | children that raise | [`try_gather`](fn@try_gather) / [`try_gather!`](macro@try_gather): children return `Result<T, E>` |
 //! | `CancelledError`, an exception | [`TaskError::Cancelled`], [`TaskError::Panicked`], [`TaskError::Failed`] |
 //! | `asyncio.shield(t)` | [`shield`]`(task)` |
+//! | `async with asyncio.TaskGroup() as tg:`, `tg.create_task(coro)` | [`task_group`]`(\|tg\| async move { tg.`[`spawn`](TaskGroup::spawn)`(fut); .. })` → `Result<R, `[`TaskGroupError`]`>` |
+//! | `ExceptionGroup` of a task group | [`TaskGroupError::errors`]: every failure, in order |
+//! | `asyncio.wait(aws, timeout=, return_when=)` | [`wait`]`(tasks, `[`ReturnWhen`]`::FirstCompleted, Some(d))` → `(done, pending)` |
+//! | `asyncio.as_completed(aws)` | [`as_completed`]`(children)`: [`AsCompleted::next`] or a `Stream` |
+//! | `async with asyncio.timeout(d)`, `asyncio.timeout_at(when)`, `wait_for(aw, d)`, `TimeoutError` | [`timeout`]`(d, fut)`, [`timeout_at`], [`wait_for`]`(fut, d)` → `Result<T, `[`Elapsed`]`>` |
+//! | `async with asyncio.timeout(None) as cm: cm.reschedule(when)`, `cm.when()`, `cm.expired()` | [`timeout_scope`]`(None, \|cm\| body)`, [`TimeoutHandle::reschedule`], [`TimeoutHandle::when`], [`TimeoutHandle::expired`] |
 //! | `loop.call_soon(f)`, `loop.set_exception_handler(h)` | [`call_soon`], [`EventLoop::set_exception_handler`] |
+//! | `asyncio.current_task()`, `asyncio.all_tasks()` | [`current_task`], [`all_tasks`] → [`TaskInfo`] snapshots |
+//! | (no asyncio equivalent: `python -X dev` + `faulthandler`) | [`dump_tasks`], [`EventLoop::dump`]: every live task with name, state and spawn location |
 //! | `asyncio.Lock()`, `async with lock` | [`Lock`]: `let _guard = lock.acquire().await` |
 //! | `asyncio.Event()`, `Condition()`, `Semaphore(n)`, `BoundedSemaphore(n)`, `Barrier(n)` | [`Event`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`], [`Barrier`] |
 //! | `asyncio.Queue(maxsize)`, `LifoQueue`, `PriorityQueue` | [`Queue`], [`LifoQueue`], [`PriorityQueue`] (see [`sync`] for the errors) |
 //!
-//! The rules this crate keeps (L1–L6, T1–T6, G1–G14, SH1) are listed in the README.
+//! The rules this crate keeps (L1–L6, T1–T6, G1–G14, SH1, TG1–TG3, TO1–TO3, W1, S1–S2) are listed in the
+//! README.
 
 #![warn(missing_docs)]
 
@@ -49,16 +60,24 @@ mod gather;
 mod runtime;
 pub mod sync;
 mod task;
+mod task_group;
 mod time;
+mod timeout;
+mod wait;
 
-pub use error::{Panic, TaskError};
+pub use error::{Elapsed, Panic, TaskError};
+pub use gather::bounded::{gather_limited, try_gather_limited};
 pub use gather::{gather, try_gather, Gather, GatherFuture, IntoChild};
-pub use runtime::{call_soon, run, EventLoop, ExceptionContext};
+pub use runtime::introspect::{all_tasks, current_task, dump_tasks, TaskInfo, TaskState};
+pub use runtime::{call_soon, now, run, EventLoop, ExceptionContext};
 pub use sync::{
     Barrier, BoundedSemaphore, Condition, Event, LifoQueue, Lock, PriorityQueue, Queue, Semaphore,
 };
 pub use task::{shield, spawn, Join, Shield, ShieldFuture, Task};
+pub use task_group::{task_group, SpawnRefused, TaskGroup, TaskGroupError, TaskGroupFuture};
 pub use time::{sleep, sleep_until, yield_now, Sleep};
+pub use timeout::{timeout, timeout_at, timeout_scope, wait_for, Timeout, TimeoutHandle};
+pub use wait::{as_completed, try_as_completed, wait, AsCompleted, ReturnWhen, Wait};
 
 /// Implementation details the macros and trait bounds need; not part of the API.
 #[doc(hidden)]

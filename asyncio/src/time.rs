@@ -113,7 +113,12 @@ enum State {
     Yielded,
     After(Duration),
     Until(Instant),
-    Armed { loop_id: u64, key: TimerKey },
+    /// A `TimerKey`, flattened with the loop's id so that the state fits in 16 bytes.
+    Armed {
+        seq: u64,
+        key: u32,
+        loop_id: u32,
+    },
     Done,
 }
 
@@ -132,11 +137,16 @@ impl Future for Sleep {
                 this.state = State::Done;
                 return Poll::Ready(());
             }
-            State::After(d) => Instant::now().checked_add(d).unwrap_or_else(|| {
-                panic!("sleep({d:?}) overflows the clock; use a shorter duration")
-            }),
+            State::After(d) => {
+                let core = runtime::current_core("sleep() polled");
+                let deadline = core.now().checked_add(d).unwrap_or_else(|| {
+                    panic!("sleep({d:?}) overflows the clock; use a shorter duration")
+                });
+                return this.arm(&core, deadline, cx);
+            }
             State::Until(deadline) => deadline,
-            State::Armed { key, .. } => {
+            State::Armed { seq, key, .. } => {
+                let key = TimerKey { key, seq };
                 let core = runtime::current_core("sleep() polled");
                 let mut timers = core.timers.borrow_mut();
                 if !timers.is_armed(key) {
@@ -148,13 +158,20 @@ impl Future for Sleep {
             }
         };
         let core = runtime::current_core("sleep() polled");
+        this.arm(&core, deadline, cx)
+    }
+}
+
+impl Sleep {
+    fn arm(&mut self, core: &runtime::Core, deadline: Instant, cx: &Context<'_>) -> Poll<()> {
         let key = core
             .timers
             .borrow_mut()
             .insert(deadline, cx.waker().clone());
-        this.state = State::Armed {
+        self.state = State::Armed {
+            seq: key.seq,
+            key: key.key,
             loop_id: core.id(),
-            key,
         };
         Poll::Pending
     }
@@ -162,10 +179,10 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let State::Armed { loop_id, key } = self.state {
+        if let State::Armed { seq, key, loop_id } = self.state {
             let waker = runtime::try_with_core(|core| {
                 if core.id() == loop_id {
-                    core.timers.borrow_mut().remove(key)
+                    core.timers.borrow_mut().remove(TimerKey { key, seq })
                 } else {
                     None
                 }

@@ -13,6 +13,13 @@
 //! 4. if nothing is ready, park the thread until the next deadline or an unpark from another
 //!    thread (rule L6: no busy wait).
 //!
+//! # Clocks
+//! The loop reads time through its [`Clock`]: the machine's monotonic clock, or a virtual one
+//! ([`EventLoop::with_virtual_time`]) that stands still while anything is ready and, when nothing
+//! is, jumps straight to the next deadline instead of parking. Timers, `sleep`, `EventLoop::time`
+//! and [`now`](crate::now) all read the same clock, so code under test cannot tell the difference
+//! except that an hour of sleeping takes no time.
+//!
 //! # Threads
 //! The loop is single-threaded: `Core` is `!Send`, its cells are touched only by the loop thread, and
 //! the hot path (spawn, a wake on the loop thread, poll, complete) takes no lock. Wakers are
@@ -20,20 +27,22 @@
 //! mutex'd Vec, the only lock, off the hot path) and unparks the loop thread, whose `park` consumes
 //! the unpark token, so a wake is never lost.
 
+pub(crate) mod drain;
+pub(crate) mod introspect;
 pub(crate) mod timers;
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::{Future, IntoFuture};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_task::Runnable;
 use slab::Slab;
@@ -78,6 +87,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Registry keys of the tasks waiting in the injection queue (for the task dump).
+    fn injected_keys(&self) -> Vec<usize> {
+        let injected = self.injected.lock().unwrap_or_else(|e| e.into_inner());
+        injected.iter().map(|i| i.0.metadata().key()).collect()
+    }
+
     fn inject(&self, runnable: Runnable<Header>) {
         self.injected
             .lock()
@@ -91,18 +106,23 @@ impl Shared {
 /// Schedules a task's `Runnable`: on the loop's own running thread, onto the local queue with no
 /// lock; anywhere else, through the injection queue.
 pub(crate) fn schedule(shared: &Arc<Shared>, runnable: Runnable<Header>) {
-    let local = CURRENT.try_with(|c| match &*c.borrow() {
-        Some(core) if Arc::ptr_eq(&core.shared, shared) => Some(core.clone()),
-        _ => None,
+    let mut runnable = Some(runnable);
+    let _ = CURRENT.try_with(|c| match &*c.borrow() {
+        Some(core) if Arc::ptr_eq(&core.shared, shared) => {
+            core.push(Entry::Task(runnable.take().expect("not yet scheduled")));
+        }
+        _ => {}
     });
-    match local {
-        Ok(Some(core)) => core.push(Entry::Task(runnable)),
-        // Another thread, a thread whose locals are being torn down, or the loop not running.
-        _ => shared.inject(runnable),
+    // Another thread, a thread whose locals are being torn down, or the loop not running.
+    if let Some(runnable) = runnable {
+        shared.inject(runnable);
     }
 }
 
-static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+/// Loop ids tell a `Sleep` whether the running loop is the one it was armed on. 32 bits keep the
+/// `Sleep` small; they wrap after four billion loops, and even then a stale match would also need
+/// the same timer slot and arm sequence number.
+static NEXT_LOOP_ID: AtomicU32 = AtomicU32::new(1);
 
 thread_local! {
     /// The loop running on this thread, if any.
@@ -131,22 +151,56 @@ type Handler = Rc<dyn Fn(&ExceptionContext)>;
 
 /// The loop's state. Only the loop thread touches it.
 pub(crate) struct Core {
-    id: u64,
+    id: u32,
     pub(crate) shared: Arc<Shared>,
     queue: RefCell<VecDeque<Entry>>,
-    /// Every task whose future is still alive, with its waker: `cancel()` wakes through it, and
-    /// the clean-up of `run` wakes them all.
-    pub(crate) tasks: RefCell<Slab<Waker>>,
+    /// Every task whose future is still alive, with its waker: `cancel()` wakes through it, the
+    /// clean-up of `run` wakes them all, and the task dump lists them.
+    pub(crate) tasks: RefCell<Slab<Registered>>,
+    /// Registry key of the task being polled, `usize::MAX` when none is.
+    current: Cell<usize>,
+    /// Names given with `set_name` to tasks still alive, by task id (for the dump).
+    pub(crate) names: RefCell<HashMap<u64, String>>,
     pub(crate) timers: RefCell<Timers>,
     /// Set by the clean-up: every task is cancelled at its next turn, new ones before they start.
     closing: Cell<bool>,
     main_queued: Cell<bool>,
     next_task_id: Cell<u64>,
     handler: RefCell<Option<Handler>>,
+    clock: Clock,
+}
+
+/// A live task in the loop's registry.
+pub(crate) struct Registered {
+    pub(crate) waker: Waker,
+    pub(crate) id: u64,
+    /// Where it was spawned.
+    pub(crate) location: &'static Location<'static>,
+}
+
+/// Where the loop's time comes from.
+enum Clock {
+    /// The machine's monotonic clock.
+    Real,
+    /// Test time: `start + elapsed`, where `elapsed` only grows when the loop is idle and jumps
+    /// to the next deadline.
+    Virtual {
+        start: Instant,
+        elapsed: Cell<Duration>,
+    },
+}
+
+impl Clock {
+    fn now(&self) -> Instant {
+        match self {
+            Clock::Real => Instant::now(),
+            Clock::Virtual { start, elapsed } => *start + elapsed.get(),
+        }
+    }
 }
 
 impl Core {
-    fn new() -> Core {
+    fn new(clock: Clock) -> Core {
         Core {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
             shared: Arc::new(Shared {
@@ -157,20 +211,33 @@ impl Core {
             }),
             queue: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::new()),
+            current: Cell::new(usize::MAX),
+            names: RefCell::new(HashMap::new()),
             timers: RefCell::new(Timers::default()),
             closing: Cell::new(false),
             main_queued: Cell::new(false),
             next_task_id: Cell::new(1),
             handler: RefCell::new(None),
+            clock,
         }
     }
 
-    pub(crate) fn id(&self) -> u64 {
+    /// The loop's current time (see [`Clock`]).
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    pub(crate) fn id(&self) -> u32 {
         self.id
     }
 
     pub(crate) fn push(&self, entry: Entry) {
         self.queue.borrow_mut().push_back(entry);
+    }
+
+    /// Registry key of the task being polled, `usize::MAX` when none is.
+    pub(crate) fn current_key(&self) -> usize {
+        self.current.get()
     }
 
     pub(crate) fn is_closing(&self) -> bool {
@@ -219,7 +286,7 @@ impl Core {
             self.schedule_main();
         }
         if self.timers.borrow().len() > 0 {
-            let now = Instant::now();
+            let now = self.now();
             loop {
                 // Release the borrow before waking: the waker may arm another timer.
                 let due = self.timers.borrow_mut().pop_due(now);
@@ -242,7 +309,9 @@ impl Core {
             };
             match entry {
                 Entry::Task(runnable) => {
+                    self.current.set(runnable.metadata().key());
                     runnable.run();
+                    self.current.set(usize::MAX);
                 }
                 Entry::Callback(f) => {
                     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
@@ -266,6 +335,7 @@ impl Core {
     }
 
     /// Blocks until something may be ready: the next deadline, or an unpark from another thread.
+    /// On a virtual clock, a deadline is reached by moving the clock, not by waiting.
     fn park(&self) {
         if !self.queue.borrow().is_empty()
             || self.shared.has_injected.load(Ordering::Acquire)
@@ -274,14 +344,17 @@ impl Core {
             return;
         }
         let deadline = self.timers.borrow_mut().next_deadline();
-        match deadline {
-            Some(d) => {
+        match (deadline, &self.clock) {
+            (Some(d), Clock::Virtual { start, elapsed }) => {
+                elapsed.set(elapsed.get().max(d.saturating_duration_since(*start)));
+            }
+            (Some(d), Clock::Real) => {
                 let now = Instant::now();
                 if d > now {
                     thread::park_timeout(d - now);
                 }
             }
-            None => thread::park(),
+            (None, _) => thread::park(),
         }
     }
 
@@ -290,7 +363,12 @@ impl Core {
     fn shut_down(&self) {
         self.closing.set(true);
         loop {
-            let wakers: Vec<Waker> = self.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
+            let wakers: Vec<Waker> = self
+                .tasks
+                .borrow()
+                .iter()
+                .map(|(_, t)| t.waker.clone())
+                .collect();
             wakers.into_iter().for_each(Waker::wake);
             self.turn(&mut || false);
             if self.tasks.borrow().is_empty()
@@ -389,7 +467,45 @@ impl EventLoop {
     #[allow(clippy::new_without_default)]
     pub fn new() -> EventLoop {
         EventLoop {
-            core: Rc::new(Core::new()),
+            core: Rc::new(Core::new(Clock::Real)),
+        }
+    }
+
+    /// Creates a loop whose clock is virtual, for tests: time stands still while anything is
+    /// ready, and when nothing is, it jumps to the next timer's deadline at once. `sleep(1 hour)`
+    /// finishes immediately, and [`time`](EventLoop::time) then says an hour has passed; the order
+    /// of events is exactly the order they would have on the real clock, whatever the machine's
+    /// speed.
+    ///
+    /// The virtual clock starts at the real [`Instant::now`] of its creation and never moves on
+    /// its own: read it with [`EventLoop::time`] or [`now`](crate::now) (not `Instant::now`, which
+    /// keeps the machine's time). A task that is always ready (one that wakes itself forever)
+    /// therefore stops the clock. The loop never waits for a timer: when nothing is ready it
+    /// moves the clock to the next deadline at once, even if another thread is about to wake a
+    /// task; it waits for other threads only when no timer is armed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncio::{gather, sleep, EventLoop};
+    /// use std::time::Duration;
+    ///
+    /// let lp = EventLoop::with_virtual_time();
+    /// let start = lp.time();
+    /// let order = lp.run_until_complete(async {
+    ///     let late = async { sleep(Duration::from_secs(3600)).await; "an hour" };
+    ///     let soon = async { sleep(Duration::from_secs(60)).await; "a minute" };
+    ///     gather!(late, soon).await
+    /// });
+    /// assert_eq!(order, Ok(("an hour", "a minute")));
+    /// assert_eq!(lp.time() - start, Duration::from_secs(3600));
+    /// ```
+    pub fn with_virtual_time() -> EventLoop {
+        EventLoop {
+            core: Rc::new(Core::new(Clock::Virtual {
+                start: Instant::now(),
+                elapsed: Cell::new(Duration::ZERO),
+            })),
         }
     }
 
@@ -438,7 +554,8 @@ impl EventLoop {
     }
 
     /// The loop's clock: a monotonic [`Instant`], the reference for [`sleep_until`](crate::sleep_until)
-    /// (asyncio's `loop.time()`).
+    /// (asyncio's `loop.time()`). On a [virtual clock](EventLoop::with_virtual_time) it is the
+    /// virtual time.
     ///
     /// # Examples
     ///
@@ -452,7 +569,7 @@ impl EventLoop {
     /// assert!(lp.time() >= start + Duration::from_millis(2));
     /// ```
     pub fn time(&self) -> Instant {
-        Instant::now()
+        self.core.now()
     }
 
     /// Sets the handler for errors nobody can receive: a task that panicked and whose handle was
@@ -529,6 +646,30 @@ impl fmt::Debug for EventLoop {
 /// ```
 pub fn run<F: IntoFuture>(future: F) -> F::Output {
     EventLoop::new().run_until_complete(future)
+}
+
+/// The running loop's clock: [`EventLoop::time`] from inside the loop (asyncio's
+/// `asyncio.get_running_loop().time()`). Use it rather than `Instant::now()` to compute deadlines
+/// for [`sleep_until`](crate::sleep_until), so that code works on a
+/// [virtual clock](EventLoop::with_virtual_time) too.
+///
+/// # Panics
+/// Outside a running event loop.
+///
+/// # Examples
+///
+/// ```
+/// use asyncio::{now, sleep, EventLoop};
+/// use std::time::Duration;
+///
+/// EventLoop::with_virtual_time().run_until_complete(async {
+///     let start = now();
+///     sleep(Duration::from_secs(90)).await;
+///     assert_eq!(now() - start, Duration::from_secs(90));
+/// });
+/// ```
+pub fn now() -> Instant {
+    current_core("now()").now()
 }
 
 /// Schedules `f` to run on the running loop's next turn, after what is already queued
