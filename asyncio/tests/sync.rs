@@ -1648,3 +1648,107 @@ fn a_broken_barrier_reset_between_two_sync_points_works_again() {
         assert_eq!(barrier1.n_waiting(), 0);
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cancellation storms: many tasks, cancelled at pseudo-random turns
+// ---------------------------------------------------------------------------------------------
+
+/// A small deterministic pseudo-random sequence (no dependency, same run every time).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// Counts the tasks inside a critical section; leaving (or being dropped inside) counts out.
+struct Inside(Rc<Cell<usize>>);
+
+impl Inside {
+    fn enter(count: &Rc<Cell<usize>>) -> Inside {
+        count.set(count.get() + 1);
+        Inside(count.clone())
+    }
+}
+
+impl Drop for Inside {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+// S1
+#[test]
+fn semaphore_never_leaks_or_exceeds_permits_under_random_cancellation() {
+    for seed in 0..20 {
+        run(async move {
+            let mut rng = Lcg(seed);
+            let sem = Rc::new(Semaphore::new(3));
+            let holders = Rc::new(Cell::new(0));
+            let tasks: Vec<_> = (0..40)
+                .map(|i| {
+                    let (sem, holders) = (sem.clone(), holders.clone());
+                    let pause = i % 3;
+                    spawn(async move {
+                        for _ in 0..10 {
+                            let _permit = sem.acquire().await;
+                            let _inside = Inside::enter(&holders);
+                            assert!(holders.get() <= 3, "more holders than permits");
+                            yields(pause).await;
+                        }
+                    })
+                })
+                .collect();
+            for _ in 0..60 {
+                tasks[rng.below(40) as usize].cancel();
+                yields(rng.below(3) as usize).await;
+            }
+            for t in tasks {
+                assert!(!matches!(t.await, Err(TaskError::Panicked(_))));
+            }
+            assert_eq!(holders.get(), 0);
+            assert_eq!(sem.available(), 3, "seed {seed}: every permit came back");
+            assert_eq!(sem.waiting(), 0);
+            assert!(!sem.locked());
+        });
+    }
+}
+
+// S1
+#[test]
+fn lock_is_free_after_a_storm_of_cancelled_waiters() {
+    for seed in 0..20 {
+        run(async move {
+            let mut rng = Lcg(seed);
+            let lock = Rc::new(Lock::new());
+            let inside = Rc::new(Cell::new(0));
+            let tasks: Vec<_> = (0..30)
+                .map(|_| {
+                    let (lock, inside) = (lock.clone(), inside.clone());
+                    spawn(async move {
+                        for _ in 0..5 {
+                            let _g = lock.acquire().await;
+                            let _inside = Inside::enter(&inside);
+                            assert_eq!(inside.get(), 1, "two tasks inside the lock");
+                            yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for _ in 0..40 {
+                tasks[rng.below(30) as usize].cancel();
+                yields(rng.below(2) as usize).await;
+            }
+            for t in tasks {
+                assert!(!matches!(t.await, Err(TaskError::Panicked(_))));
+            }
+            assert!(!lock.locked(), "seed {seed}: the lock came back");
+            assert_eq!(lock.waiting(), 0);
+        });
+    }
+}
