@@ -819,6 +819,28 @@ fn shutdown_wakes_every_blocked_getter_and_putter() {
     });
 }
 
+#[test]
+fn getter_queued_behind_the_last_item_of_a_shut_down_queue_fails_once_it_is_taken() {
+    EventLoop::with_virtual_time().run_until_complete(async {
+        let q = Rc::new(Queue::new(0));
+        let qa = q.clone();
+        let a = spawn(async move { qa.get().await });
+        yield_now().await;
+        q.put_nowait("last").unwrap(); // promised to a
+        q.shutdown(false);
+        let mut b = pin!(q.get());
+        let first = poll_fn(|cx| Poll::Ready(b.as_mut().poll(cx))).await;
+        assert!(first.is_pending(), "b queues behind the item promised to a");
+        assert_eq!(a.await, Ok(Ok("last")));
+        let b = wait_for(b, Duration::from_secs(1)).await;
+        assert_eq!(
+            b,
+            Ok(Err(QueueShutDown(()))),
+            "woken to fail, not left hanging"
+        );
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // A cancellation storm: no item lost, none duplicated
 // ---------------------------------------------------------------------------------------------

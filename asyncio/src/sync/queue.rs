@@ -555,10 +555,14 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         notify_one(&self.getters);
     }
 
-    /// Takes an item, if any, and wakes the first putter for the freed slot.
+    /// Takes an item, if any, and wakes the first putter for the freed slot. The last item of a
+    /// shut-down queue wakes every getter still queued, to fail.
     fn pop(&self) -> Option<T> {
         let item = O::pop(&mut self.items.borrow_mut())?;
         notify_one(&self.putters);
+        if self.shut_down.get() && self.empty() {
+            notify(&self.getters, usize::MAX);
+        }
         Some(item)
     }
 }
