@@ -11,6 +11,38 @@
 //! | `asyncio.Queue`, `LifoQueue`, `PriorityQueue` | [`Queue`], [`LifoQueue`], [`PriorityQueue`] |
 //! | `QueueEmpty`, `QueueFull`, `QueueShutDown` | [`TryGetError::Empty`], [`TryPutError::Full`], [`QueueShutDown`] |
 //!
+//! ```
+//! use asyncio::sync::{Lock, Queue};
+//! use asyncio::{gather, run, spawn};
+//! use std::{cell::RefCell, rc::Rc};
+//!
+//! run(async {
+//!     let jobs = Rc::new(Queue::new(2)); // bounded: producers wait when it is full
+//!     let log = Rc::new((Lock::new(), RefCell::new(Vec::new())));
+//!     let workers: Vec<_> = (0..2)
+//!         .map(|_| {
+//!             let (jobs, log) = (jobs.clone(), log.clone());
+//!             spawn(async move {
+//!                 while let Ok(n) = jobs.get().await {
+//!                     let _guard = log.0.acquire().await;
+//!                     log.1.borrow_mut().push(n * n);
+//!                     jobs.task_done();
+//!                 }
+//!             })
+//!         })
+//!         .collect();
+//!     for n in 1..=5 {
+//!         jobs.put(n).await.unwrap();
+//!     }
+//!     jobs.join().await; // every job done
+//!     jobs.shutdown(false); // the workers' get() now fails: they stop
+//!     gather(workers).await.unwrap();
+//!     let mut out = log.1.borrow().clone();
+//!     out.sort();
+//!     assert_eq!(out, [1, 4, 9, 16, 25]);
+//! });
+//! ```
+//!
 //! Like the tasks that use them, these types belong to one thread (they are `!Send`): share one
 //! between tasks with an `Rc`, or borrow it from a value that outlives the tasks. Nothing here
 //! takes a lock or touches an atomic.
@@ -43,7 +75,8 @@
 //! Fairness is first-come first-served with no barging: a `Lock` or a `Semaphore` is *handed* to
 //! the first waiter by `release()` (it stays taken in between, so a newcomer cannot overtake a
 //! woken waiter that has not run yet), and the queues count the items or free slots already
-//! promised to woken tasks before letting a newcomer through.
+//! promised to woken tasks before letting a newcomer through (`get_nowait` and `put_nowait`
+//! excepted, as in asyncio).
 
 mod barrier;
 mod condition;

@@ -47,7 +47,9 @@ use super::{notify_one, Slot, WaitList};
 /// });
 /// ```
 pub struct Semaphore {
-    /// Free permits. While anyone waits it is 0: released permits go to the waiters.
+    /// Free permits. A release goes to the first queued task rather than here; permits can be
+    /// free while tasks queue only in the moment between a woken task's wake-up and its run,
+    /// and that task hands them on when it runs (`wake_while_free`).
     value: Cell<usize>,
     waiters: RefCell<WaitList>,
 }
