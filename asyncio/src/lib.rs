@@ -46,8 +46,11 @@
 //! | `loop.call_soon(f)`, `loop.set_exception_handler(h)` | [`call_soon`], [`EventLoop::set_exception_handler`] |
 //! | `asyncio.current_task()`, `asyncio.all_tasks()` | [`current_task`], [`all_tasks`] → [`TaskInfo`] snapshots |
 //! | (no asyncio equivalent: `python -X dev` + `faulthandler`) | [`dump_tasks`], [`EventLoop::dump`]: every live task with name, state and spawn location |
+//! | `asyncio.Lock()`, `async with lock` | [`Lock`]: `let _guard = lock.acquire().await` |
+//! | `asyncio.Event()`, `Condition()`, `Semaphore(n)`, `BoundedSemaphore(n)`, `Barrier(n)` | [`Event`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`], [`Barrier`] |
+//! | `asyncio.Queue(maxsize)`, `LifoQueue`, `PriorityQueue` | [`Queue`], [`LifoQueue`], [`PriorityQueue`] (see [`sync`] for the errors) |
 //!
-//! The rules this crate keeps (L1–L6, T1–T6, G1–G14, SH1, TG1–TG3, TO1–TO3, W1) are listed in the
+//! The rules this crate keeps (L1–L6, T1–T6, G1–G14, SH1, TG1–TG3, TO1–TO3, W1, S1–S2) are listed in the
 //! README.
 
 #![warn(missing_docs)]
@@ -55,6 +58,7 @@
 mod error;
 mod gather;
 mod runtime;
+pub mod sync;
 mod task;
 mod task_group;
 mod time;
@@ -66,6 +70,9 @@ pub use gather::bounded::{gather_limited, try_gather_limited};
 pub use gather::{gather, try_gather, Gather, GatherFuture, IntoChild};
 pub use runtime::introspect::{all_tasks, current_task, dump_tasks, TaskInfo, TaskState};
 pub use runtime::{call_soon, now, run, EventLoop, ExceptionContext};
+pub use sync::{
+    Barrier, BoundedSemaphore, Condition, Event, LifoQueue, Lock, PriorityQueue, Queue, Semaphore,
+};
 pub use task::{shield, spawn, Join, Shield, ShieldFuture, Task};
 pub use task_group::{task_group, SpawnRefused, TaskGroup, TaskGroupError, TaskGroupFuture};
 pub use time::{sleep, sleep_until, yield_now, Sleep};
