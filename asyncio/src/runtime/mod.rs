@@ -10,8 +10,8 @@
 //! 2. wake every timer whose deadline has passed, in (deadline, arm order);
 //! 3. run exactly the entries that were queued when the turn began (rule L4: a task that wakes
 //!    itself goes to the back and runs next turn, so nothing starves timers or other tasks);
-//! 4. if nothing is ready, park the thread until the next deadline or an unpark from another
-//!    thread (rule L6: no busy wait).
+//! 4. if nothing is ready, block in the [`reactor`] until I/O is ready, the next deadline, or a
+//!    wake from another thread (rule L6: no busy wait); the I/O wakes queue tasks for the next turn.
 //!
 //! # Clocks
 //! The loop reads time through its [`Clock`]: the machine's monotonic clock, or a virtual one
@@ -24,10 +24,11 @@
 //! The loop is single-threaded: `Core` is `!Send`, its cells are touched only by the loop thread, and
 //! the hot path (spawn, a wake on the loop thread, poll, complete) takes no lock. Wakers are
 //! `Send + Sync` as `std` requires: a wake on another thread lands in [`Shared::injected`] (a
-//! mutex'd Vec, the only lock, off the hot path) and unparks the loop thread, whose `park` consumes
-//! the unpark token, so a wake is never lost.
+//! mutex'd Vec, the only lock, off the hot path) and fires the reactor's `mio::Waker`, which ends the
+//! loop's wait (or its next one), so a wake is never lost.
 
 pub(crate) mod drain;
+pub(crate) mod reactor;
 pub(crate) mod timers;
 
 use std::cell::{Cell, RefCell};
@@ -40,7 +41,6 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use async_task::Runnable;
@@ -48,6 +48,7 @@ use slab::Slab;
 
 use crate::error::Panic;
 use crate::task::Header;
+use reactor::Reactor;
 use timers::Timers;
 
 /// Something that waits for a child to finish (a gather). Called on the loop, from the queue, after
@@ -82,7 +83,8 @@ pub(crate) struct Shared {
     has_injected: AtomicBool,
     /// The main future was woken from another thread.
     main_woken: AtomicBool,
-    thread: Thread,
+    /// Ends the loop's blocking wait in its reactor.
+    waker: mio::Waker,
 }
 
 impl Shared {
@@ -92,7 +94,13 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .push(Injected(runnable));
         self.has_injected.store(true, Ordering::Release);
-        self.thread.unpark();
+        self.notify();
+    }
+
+    /// Ends the loop's wait (or its next one, if it is not waiting).
+    fn notify(&self) {
+        // Fails only if the eventfd counter is saturated, i.e. a wake is already pending.
+        let _ = self.waker.wake();
     }
 }
 
@@ -146,6 +154,7 @@ pub(crate) struct Core {
     /// the clean-up of `run` wakes them all.
     pub(crate) tasks: RefCell<Slab<Waker>>,
     pub(crate) timers: RefCell<Timers>,
+    pub(crate) reactor: Reactor,
     /// Set by the clean-up: every task is cancelled at its next turn, new ones before they start.
     closing: Cell<bool>,
     main_queued: Cell<bool>,
@@ -177,14 +186,18 @@ impl Clock {
 
 impl Core {
     fn new(clock: Clock) -> Core {
+        let (reactor, waker) = Reactor::new().unwrap_or_else(|e| {
+            panic!("could not create the event loop's I/O poller: {e} (out of file descriptors?)")
+        });
         Core {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
             shared: Arc::new(Shared {
                 injected: Mutex::new(Vec::new()),
                 has_injected: AtomicBool::new(false),
                 main_woken: AtomicBool::new(false),
-                thread: thread::current(),
+                waker,
             }),
+            reactor,
             queue: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::new()),
             timers: RefCell::new(Timers::default()),
@@ -301,8 +314,8 @@ impl Core {
         false
     }
 
-    /// Blocks until something may be ready: the next deadline, or an unpark from another thread.
-    /// On a virtual clock, a deadline is reached by moving the clock, not by waiting.
+    /// Blocks in the reactor until something may be ready: I/O, the next deadline, or a wake from
+    /// another thread (rule L6). On a virtual clock, a deadline is reached by moving the clock, not by waiting.
     fn park(&self) {
         if !self.queue.borrow().is_empty()
             || self.shared.has_injected.load(Ordering::Acquire)
@@ -313,15 +326,17 @@ impl Core {
         let deadline = self.timers.borrow_mut().next_deadline();
         match (deadline, &self.clock) {
             (Some(d), Clock::Virtual { start, elapsed }) => {
-                elapsed.set(elapsed.get().max(d.saturating_duration_since(*start)));
+                // Collect I/O that is ready now; jump the clock only if that woke nothing.
+                self.reactor.wait(Some(Duration::ZERO));
+                if self.queue.borrow().is_empty() {
+                    elapsed.set(elapsed.get().max(d.saturating_duration_since(*start)));
+                }
             }
             (Some(d), Clock::Real) => {
                 let now = Instant::now();
-                if d > now {
-                    thread::park_timeout(d - now);
-                }
+                self.reactor.wait(Some(d.saturating_duration_since(now)));
             }
-            (None, _) => thread::park(),
+            (None, _) => self.reactor.wait(None),
         }
     }
 
@@ -393,7 +408,7 @@ impl Wake for MainWaker {
         });
         if local != Some(true) {
             self.shared.main_woken.store(true, Ordering::Release);
-            self.shared.thread.unpark();
+            self.shared.notify();
         }
     }
 }
