@@ -46,6 +46,7 @@
 
 mod error;
 mod gather;
+pub mod net;
 mod runtime;
 mod task;
 mod time;

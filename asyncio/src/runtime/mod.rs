@@ -596,6 +596,7 @@ impl fmt::Debug for EventLoop {
         f.debug_struct("EventLoop")
             .field("tasks", &self.core.tasks.borrow().len())
             .field("timers", &self.core.timers.borrow().len())
+            .field("io_sources", &self.core.reactor.len())
             .finish()
     }
 }

@@ -23,8 +23,6 @@
 //! [`Source`] owns an I/O object and its registration, and deregisters it (and frees the slot) when
 //! dropped, before the object's file descriptor is closed.
 
-#![allow(dead_code)] // the sockets that use it come in the next commit
-
 use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
@@ -193,11 +191,6 @@ impl<S: MioSource> Source<S> {
                 result => return Poll::Ready(result),
             }
         }
-    }
-
-    /// Marks `direction` as not ready, so the next `poll_io` waits for an edge first.
-    pub(crate) fn clear_ready(&self, direction: Direction) {
-        self.core.reactor.slots.borrow_mut()[self.key].ready[direction as usize] = false;
     }
 
     /// Refuses use from a loop other than the one the source is registered with: its readiness
