@@ -39,6 +39,10 @@
 //! | `async with asyncio.timeout(d)`, `asyncio.timeout_at(when)`, `wait_for(aw, d)`, `TimeoutError` | [`timeout`]`(d, fut)`, [`timeout_at`], [`wait_for`]`(fut, d)` → `Result<T, `[`Elapsed`]`>` |
 //! | `async with asyncio.timeout(None) as cm: cm.reschedule(when)`, `cm.when()`, `cm.expired()` | [`timeout_scope`]`(None, \|cm\| body)`, [`TimeoutHandle::reschedule`], [`TimeoutHandle::when`], [`TimeoutHandle::expired`] |
 //! | `loop.call_soon(f)`, `loop.set_exception_handler(h)` | [`call_soon`], [`EventLoop::set_exception_handler`] |
+//! | `asyncio.open_connection(host, port)`, `asyncio.start_server(cb, host, port)` | [`open_connection`], [`start_server`] → [`Server`] (also [`open_unix_connection`], [`start_unix_server`]) |
+//! | `StreamReader.read/readline/readexactly/readuntil`, `StreamWriter.write/drain/close/wait_closed` | [`StreamReader`], [`StreamWriter`] |
+//! | `IncompleteReadError`, `LimitOverrunError` | [`StreamError::IncompleteRead`], [`StreamError::LimitOverrun`] |
+//! | `loop.sock_*`, transports on sockets | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], [`net::UnixListener`], [`net::UnixStream`] (futures-io `AsyncRead`/`AsyncWrite`) |
 //!
 //! The rules this crate keeps (L1–L6, T1–T6, G1–G14, SH1) are listed in the README.
 
@@ -48,6 +52,7 @@ mod error;
 mod gather;
 pub mod net;
 mod runtime;
+pub mod streams;
 mod task;
 mod time;
 mod timeout;
@@ -55,6 +60,9 @@ mod timeout;
 pub use error::{Elapsed, Panic, TaskError};
 pub use gather::{gather, try_gather, Gather, GatherFuture, IntoChild};
 pub use runtime::{call_soon, now, run, EventLoop, ExceptionContext};
+pub use streams::{open_connection, start_server, Server, StreamError, StreamReader, StreamWriter};
+#[cfg(unix)]
+pub use streams::{open_unix_connection, start_unix_server};
 pub use task::{shield, spawn, Join, Shield, ShieldFuture, Task};
 pub use time::{sleep, sleep_until, yield_now, Sleep};
 pub use timeout::{timeout, timeout_at, timeout_scope, wait_for, Timeout, TimeoutHandle};
