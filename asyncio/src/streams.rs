@@ -805,6 +805,9 @@ pub fn split(stream: impl IntoTransport) -> (StreamReader, StreamWriter) {
 }
 
 fn tcp_pair(stream: TcpStream, limit: usize) -> (StreamReader, StreamWriter) {
+    // As asyncio does for every TCP transport: small writes go out at once, not after the
+    // peer's delayed acknowledgement (Nagle's algorithm would add up to 40 ms per exchange).
+    let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok();
     let shared = stream.into_shared();
     (

@@ -372,3 +372,30 @@ fn a_read_after_the_peer_closed_gives_eof_every_time() {
         })
     });
 }
+
+// L4: I/O is collected every turn, even while other tasks are always ready.
+#[test]
+fn tasks_that_never_stop_yielding_cannot_starve_io() {
+    watchdog("busy loop", || {
+        run(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let done = std::rc::Rc::new(std::cell::Cell::new(false));
+            let d = done.clone();
+            let spinner = spawn(async move {
+                while !d.get() {
+                    yield_now().await;
+                }
+            });
+            let reader = spawn(async move {
+                let mut buf = [0; 4];
+                b.read_exact(&mut buf).await.unwrap();
+                buf
+            });
+            yield_now().await; // the reader is now waiting for readiness
+            a.write_all(b"ping").await.unwrap();
+            assert_eq!(&reader.await.unwrap(), b"ping");
+            done.set(true);
+            spinner.await.unwrap();
+        })
+    });
+}

@@ -348,3 +348,37 @@ fn write_eof_half_closes_and_the_reply_still_arrives() {
         })
     });
 }
+
+/// The example's binary, built by `cargo test` beside this test (built here if it is missing).
+fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join("examples").join(name);
+    if !path.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "asyncio", "--example", name])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building example {name} failed");
+    }
+    path
+}
+
+#[test]
+fn the_gather_clients_example_checks_every_reply_and_exits_zero() {
+    let out = std::process::Command::new(example("gather_clients"))
+        .args(["--clients", "20", "--messages", "5"])
+        .output()
+        .expect("run gather_clients");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("20 clients x 5 messages: 100 messages, ")
+            && stdout.trim_end().ends_with("every reply matched"),
+        "{stdout}"
+    );
+}

@@ -146,10 +146,13 @@ macro_rules! stream_io {
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
                 use std::io::Read;
-                self.source
-                    .poll_io(cx, crate::runtime::reactor::Direction::Read, |mut s| {
-                        s.read(buf)
-                    })
+                let len = buf.len();
+                self.source.poll_transfer(
+                    cx,
+                    crate::runtime::reactor::Direction::Read,
+                    len,
+                    |mut s| s.read(buf),
+                )
             }
 
             fn poll_write_ref(
@@ -158,10 +161,12 @@ macro_rules! stream_io {
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
                 use std::io::Write;
-                self.source
-                    .poll_io(cx, crate::runtime::reactor::Direction::Write, |mut s| {
-                        s.write(buf)
-                    })
+                self.source.poll_transfer(
+                    cx,
+                    crate::runtime::reactor::Direction::Write,
+                    buf.len(),
+                    |mut s| s.write(buf),
+                )
             }
         }
 

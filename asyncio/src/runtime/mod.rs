@@ -321,6 +321,10 @@ impl Core {
             || self.shared.has_injected.load(Ordering::Acquire)
             || self.shared.main_woken.load(Ordering::Acquire)
         {
+            // Busy: still collect ready I/O, without blocking, so busy tasks cannot starve it.
+            if self.reactor.len() > 0 {
+                self.reactor.wait(Some(Duration::ZERO));
+            }
             return;
         }
         let deadline = self.timers.borrow_mut().next_deadline();

@@ -45,9 +45,11 @@ pub(crate) enum Direction {
     Write = 1,
 }
 
-/// One registered source: per direction, whether it may be ready and who waits for it.
+/// One registered source: per direction, whether it may be ready, whether it was closed (end of
+/// stream, hang-up or error: sticky, as no further edge will come), and who waits for it.
 struct Slot {
     ready: [bool; 2],
+    closed: [bool; 2],
     waiters: [Option<Waker>; 2],
 }
 
@@ -95,13 +97,20 @@ impl Reactor {
                     continue; // the waker's token
                 };
                 let failed = event.is_error();
-                if failed || event.is_readable() || event.is_read_closed() {
-                    slot.ready[Direction::Read as usize] = true;
-                    woken.extend(slot.waiters[Direction::Read as usize].take());
+                let (r, w) = (Direction::Read as usize, Direction::Write as usize);
+                if failed || event.is_read_closed() {
+                    slot.closed[r] = true;
                 }
-                if failed || event.is_writable() || event.is_write_closed() {
-                    slot.ready[Direction::Write as usize] = true;
-                    woken.extend(slot.waiters[Direction::Write as usize].take());
+                if failed || event.is_write_closed() {
+                    slot.closed[w] = true;
+                }
+                if slot.closed[r] || event.is_readable() {
+                    slot.ready[r] = true;
+                    woken.extend(slot.waiters[r].take());
+                }
+                if slot.closed[w] || event.is_writable() {
+                    slot.ready[w] = true;
+                    woken.extend(slot.waiters[w].take());
                 }
             }
         }
@@ -126,6 +135,7 @@ impl Reactor {
         )?;
         entry.insert(Slot {
             ready: [true, true],
+            closed: [false, false],
             waiters: [None, None],
         });
         Ok(key)
@@ -191,6 +201,33 @@ impl<S: MioSource> Source<S> {
                 result => return Poll::Ready(result),
             }
         }
+    }
+
+    /// [`poll_io`](Self::poll_io) for a read or write of `len` bytes on a stream: a short
+    /// transfer (`0 < n < len`) means the socket's buffer was drained (or filled), so the
+    /// readiness is cleared at once, saving the system call that would only say `WouldBlock`.
+    /// An edge that arrives after the transfer is still seen: it is reported by the next wait.
+    /// Not once the direction was closed: the end of stream (or error) that follows the data
+    /// brings no further edge.
+    pub(crate) fn poll_transfer(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        len: usize,
+        op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let result = self.poll_io(cx, direction, op);
+        if let Poll::Ready(Ok(n)) = result {
+            if n > 0 && n < len {
+                let mut slots = self.core.reactor.slots.borrow_mut();
+                let slot = &mut slots[self.key];
+                let d = direction as usize;
+                if !slot.closed[d] {
+                    slot.ready[d] = false;
+                }
+            }
+        }
+        result
     }
 
     /// Refuses use from a loop other than the one the source is registered with: its readiness
