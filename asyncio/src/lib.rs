@@ -43,11 +43,14 @@
 //! | `StreamReader.read/readline/readexactly/readuntil`, `StreamWriter.write/drain/close/wait_closed` | [`StreamReader`], [`StreamWriter`] |
 //! | `IncompleteReadError`, `LimitOverrunError` | [`StreamError::IncompleteRead`], [`StreamError::LimitOverrun`] |
 //! | `loop.sock_*`, transports on sockets | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], [`net::UnixListener`], [`net::UnixStream`] (futures-io `AsyncRead`/`AsyncWrite`) |
+//! | `asyncio.to_thread(f)`, `loop.run_in_executor(pool, f)` | [`to_thread`]`(f)`, [`BlockingPool::run`] (bounded pool) |
+//! | `loop.call_soon_threadsafe(f)`, `asyncio.run_coroutine_threadsafe(coro, loop)` | [`LoopHandle::call_soon_threadsafe`], [`LoopHandle::run_coroutine_threadsafe`] → [`ConcurrentFuture`] (`.wait()` or `.await`) |
 //!
 //! The rules this crate keeps (L1–L6, T1–T6, G1–G14, SH1) are listed in the README.
 
 #![warn(missing_docs)]
 
+mod blocking;
 mod error;
 mod gather;
 pub mod net;
@@ -57,9 +60,11 @@ mod task;
 mod time;
 mod timeout;
 
+pub use blocking::{to_thread, BlockingPool, ToThread};
 pub use error::{Elapsed, Panic, TaskError};
 pub use gather::{gather, try_gather, Gather, GatherFuture, IntoChild};
 pub use runtime::{call_soon, now, run, EventLoop, ExceptionContext};
+pub use runtime::{ConcurrentFuture, LoopClosed, LoopHandle};
 pub use streams::{open_connection, start_server, Server, StreamError, StreamReader, StreamWriter};
 #[cfg(unix)]
 pub use streams::{open_unix_connection, start_unix_server};

@@ -817,8 +817,8 @@ fn tcp_pair(stream: TcpStream, limit: usize) -> (StreamReader, StreamWriter) {
 }
 
 /// Connects to `host:port` and returns the connection's reader and writer (asyncio's
-/// `open_connection(host, port)`). A host name is resolved with the system resolver, which
-/// blocks the loop while it runs; pass an IP address to avoid that.
+/// `open_connection(host, port)`). A host name is resolved on the blocking pool (see
+/// [`to_thread`](crate::to_thread)), so the loop goes on meanwhile; each address is tried in turn.
 ///
 /// # Errors
 /// `ConnectionRefused` when nobody listens there; other I/O errors as the system reports them.
@@ -846,7 +846,19 @@ fn tcp_pair(stream: TcpStream, limit: usize) -> (StreamReader, StreamWriter) {
 /// });
 /// ```
 pub async fn open_connection(host: &str, port: u16) -> io::Result<(StreamReader, StreamWriter)> {
-    let stream = TcpStream::connect((host, port)).await?;
+    let addrs: Vec<SocketAddr> = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        // As asyncio does, resolve names on the blocking pool, not on the loop.
+        Err(_) => {
+            let host = host.to_owned();
+            crate::blocking::to_thread(move || {
+                std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+                    .map(Iterator::collect)
+            })
+            .await?
+        }
+    };
+    let stream = TcpStream::connect(&addrs[..]).await?;
     Ok(tcp_pair(stream, DEFAULT_LIMIT))
 }
 

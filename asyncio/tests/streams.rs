@@ -382,3 +382,26 @@ fn the_gather_clients_example_checks_every_reply_and_exits_zero() {
         "{stdout}"
     );
 }
+
+#[test]
+fn open_connection_resolves_a_host_name_off_the_loop() {
+    watchdog("resolve", || {
+        run(async {
+            let server = start_server(
+                |mut r, mut w| async move {
+                    let line = r.readline().await.unwrap();
+                    w.write_all(&line).await.unwrap();
+                },
+                "127.0.0.1",
+                0,
+            )
+            .await
+            .unwrap();
+            // "localhost" may resolve to ::1 first, where nothing listens: the next address is
+            // tried.
+            let (mut r, mut w) = open_connection("localhost", server.port()).await.unwrap();
+            w.write_all(b"by name\n").await.unwrap();
+            assert_eq!(r.readline().await.unwrap(), b"by name\n");
+        })
+    });
+}

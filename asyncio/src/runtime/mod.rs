@@ -28,6 +28,7 @@
 //! loop's wait (or its next one), so a wake is never lost.
 
 pub(crate) mod drain;
+mod handle;
 pub(crate) mod reactor;
 pub(crate) mod timers;
 
@@ -48,6 +49,7 @@ use slab::Slab;
 
 use crate::error::Panic;
 use crate::task::Header;
+pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
 use reactor::Reactor;
 use timers::Timers;
 
@@ -67,7 +69,11 @@ pub(crate) enum Entry {
 }
 
 /// A `Runnable` travelling through the injection queue.
-struct Injected(Runnable<Header>);
+enum Injected {
+    Task(Runnable<Header>),
+    /// A callback from [`LoopHandle::call_soon_threadsafe`].
+    Call(Box<dyn FnOnce() + Send>),
+}
 
 // SAFETY: a task's future may be `!Send`, so its `Runnable` must only be run or dropped on the
 // loop thread (async-task's `spawn_unchecked` contract). An `Injected` is pushed by a waking
@@ -85,6 +91,8 @@ pub(crate) struct Shared {
     main_woken: AtomicBool,
     /// Ends the loop's blocking wait in its reactor.
     waker: mio::Waker,
+    /// Set, under the `injected` lock, when the `EventLoop` is dropped: no more callbacks.
+    closed: AtomicBool,
 }
 
 impl Shared {
@@ -92,7 +100,7 @@ impl Shared {
         self.injected
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(Injected(runnable));
+            .push(Injected::Task(runnable));
         self.has_injected.store(true, Ordering::Release);
         self.notify();
     }
@@ -196,6 +204,7 @@ impl Core {
                 has_injected: AtomicBool::new(false),
                 main_woken: AtomicBool::new(false),
                 waker,
+                closed: AtomicBool::new(false),
             }),
             reactor,
             queue: RefCell::new(VecDeque::new()),
@@ -262,7 +271,10 @@ impl Core {
                     .unwrap_or_else(|e| e.into_inner()),
             );
             let mut queue = self.queue.borrow_mut();
-            queue.extend(injected.into_iter().map(|Injected(r)| Entry::Task(r)));
+            queue.extend(injected.into_iter().map(|i| match i {
+                Injected::Task(r) => Entry::Task(r),
+                Injected::Call(f) => Entry::Callback(f),
+            }));
         }
         if self.shared.main_woken.swap(false, Ordering::Acquire) {
             self.schedule_main();
@@ -583,15 +595,16 @@ impl EventLoop {
 impl Drop for EventLoop {
     fn drop(&mut self) {
         let core = &self.core;
-        if core.tasks.borrow().is_empty() && core.queue.borrow().is_empty() {
-            return; // nothing to clean up (e.g. `run` refused inside a running loop)
+        // Nothing to clean up when nothing ever ran (e.g. `run` refused inside a running loop).
+        if !core.tasks.borrow().is_empty() || !core.queue.borrow().is_empty() {
+            // Dropped inside another running loop: clean up without entering; our tasks' wakes
+            // then reach us through the injection queue.
+            let _enter = CURRENT
+                .with(|c| c.borrow().is_none())
+                .then(|| Enter::new(core));
+            core.shut_down();
         }
-        // Dropped inside another running loop: clean up without entering; our tasks' wakes then
-        // reach us through the injection queue.
-        let _enter = CURRENT
-            .with(|c| c.borrow().is_none())
-            .then(|| Enter::new(core));
-        core.shut_down();
+        core.shared.close();
     }
 }
 
