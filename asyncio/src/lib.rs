@@ -44,6 +44,7 @@
 //! | `IncompleteReadError`, `LimitOverrunError` | [`StreamError::IncompleteRead`], [`StreamError::LimitOverrun`] |
 //! | `loop.sock_*`, transports on sockets | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], [`net::UnixListener`], [`net::UnixStream`] (futures-io `AsyncRead`/`AsyncWrite`) |
 //! | `asyncio.to_thread(f)`, `loop.run_in_executor(pool, f)` | [`to_thread`]`(f)`, [`BlockingPool::run`] (bounded pool) |
+//! | `loop.add_signal_handler(sig, cb)`, `remove_signal_handler`, Ctrl-C in `asyncio.run` | [`signal::add_signal_handler`] → [`signal::SignalHandler`], [`signal::Signal`], [`signal::ctrl_c`]; [`run`] cancels main on Ctrl-C |
 //! | `loop.call_soon_threadsafe(f)`, `asyncio.run_coroutine_threadsafe(coro, loop)` | [`LoopHandle::call_soon_threadsafe`], [`LoopHandle::run_coroutine_threadsafe`] → [`ConcurrentFuture`] (`.wait()` or `.await`) |
 //!
 //! The rules this crate keeps (L1–L6, T1–T6, G1–G14, SH1) are listed in the README.
@@ -55,6 +56,8 @@ mod error;
 mod gather;
 pub mod net;
 mod runtime;
+#[cfg(unix)]
+pub mod signal;
 pub mod streams;
 mod task;
 mod time;

@@ -622,7 +622,8 @@ impl fmt::Debug for EventLoop {
 ///
 /// When `future` finishes, every task still pending is cancelled and the loop runs until they have
 /// all finished; only then does `run` return (rule L1). A panic in `future` propagates to the
-/// caller after that clean-up.
+/// caller after that clean-up. On the main thread (Unix), Ctrl-C cancels `future`, the same
+/// clean-up runs, and the process then ends as interrupted (see [`signal`](crate::signal)).
 ///
 /// # Panics
 /// When called while an event loop is running on this thread (rule L2).
@@ -640,6 +641,9 @@ impl fmt::Debug for EventLoop {
 /// assert_eq!(answer, 42);
 /// ```
 pub fn run<F: IntoFuture>(future: F) -> F::Output {
+    #[cfg(unix)]
+    return crate::signal::run_main(future);
+    #[cfg(not(unix))]
     EventLoop::new().run_until_complete(future)
 }
 
