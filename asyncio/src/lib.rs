@@ -44,6 +44,7 @@
 //! | `IncompleteReadError`, `LimitOverrunError` | [`StreamError::IncompleteRead`], [`StreamError::LimitOverrun`] |
 //! | `loop.sock_*`, transports on sockets | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], [`net::UnixListener`], [`net::UnixStream`] (futures-io `AsyncRead`/`AsyncWrite`) |
 //! | `asyncio.to_thread(f)`, `loop.run_in_executor(pool, f)` | [`to_thread`]`(f)`, [`BlockingPool::run`] (bounded pool) |
+//! | `asyncio.create_subprocess_exec(prog, *args, stdin=PIPE, ...)`, `proc.communicate(input)`, `.wait()`, `.kill()` | [`create_subprocess_exec`] → [`Child`] ([`Child::communicate`], [`Child::wait`], [`Child::kill`]; stdin/stdout/stderr are streams), [`process::spawn`]`(Command)` |
 //! | `loop.add_signal_handler(sig, cb)`, `remove_signal_handler`, Ctrl-C in `asyncio.run` | [`signal::add_signal_handler`] → [`signal::SignalHandler`], [`signal::Signal`], [`signal::ctrl_c`]; [`run`] cancels main on Ctrl-C |
 //! | `loop.call_soon_threadsafe(f)`, `asyncio.run_coroutine_threadsafe(coro, loop)` | [`LoopHandle::call_soon_threadsafe`], [`LoopHandle::run_coroutine_threadsafe`] → [`ConcurrentFuture`] (`.wait()` or `.await`) |
 //!
@@ -55,6 +56,8 @@ mod blocking;
 mod error;
 mod gather;
 pub mod net;
+#[cfg(unix)]
+pub mod process;
 mod runtime;
 #[cfg(unix)]
 pub mod signal;
@@ -66,6 +69,8 @@ mod timeout;
 pub use blocking::{to_thread, BlockingPool, ToThread};
 pub use error::{Elapsed, Panic, TaskError};
 pub use gather::{gather, try_gather, Gather, GatherFuture, IntoChild};
+#[cfg(unix)]
+pub use process::{create_subprocess_exec, Child};
 pub use runtime::{call_soon, now, run, EventLoop, ExceptionContext};
 pub use runtime::{ConcurrentFuture, LoopClosed, LoopHandle};
 pub use streams::{open_connection, start_server, Server, StreamError, StreamReader, StreamWriter};

@@ -184,6 +184,14 @@ pub struct Shared {
     closed: Cell<bool>,
 }
 
+/// Wraps a transport for a reader and a writer to share.
+pub(crate) fn shared_of(transport: impl Transport + 'static) -> Rc<Shared> {
+    Rc::new(Shared {
+        transport: Box::new(transport),
+        closed: Cell::new(false),
+    })
+}
+
 /// The reading side of a connection (asyncio's `StreamReader`).
 ///
 /// # Examples
