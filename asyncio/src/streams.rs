@@ -37,6 +37,16 @@ use crate::runtime::{self, ExceptionContext};
 use crate::task::{spawn, Task};
 
 /// asyncio's default limit for [`StreamReader`]: 64 KiB.
+///
+/// # Examples
+///
+/// ```
+/// asyncio::run(async {
+///     let (a, _b) = asyncio::net::UnixStream::pair().unwrap();
+///     let reader = asyncio::streams::StreamReader::new(a);
+///     assert_eq!(reader.limit(), asyncio::streams::DEFAULT_LIMIT);
+/// });
+/// ```
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
 
 /// How many bytes one read from the transport asks for.

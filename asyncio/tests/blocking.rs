@@ -280,3 +280,11 @@ fn a_concurrent_future_can_be_awaited_on_another_loop() {
         server.join().unwrap();
     });
 }
+
+#[test]
+fn a_loop_handle_is_send_sync_and_clone() {
+    fn assert_bridge<T: Send + Sync + Clone + 'static>() {}
+    assert_bridge::<LoopHandle>();
+    fn assert_send<T: Send>() {}
+    assert_send::<asyncio::ConcurrentFuture<String>>();
+}

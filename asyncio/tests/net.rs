@@ -399,3 +399,20 @@ fn tasks_that_never_stop_yielding_cannot_starve_io() {
         })
     });
 }
+
+// The toolkit's timeout works on I/O: a read abandoned at its deadline leaves the stream usable.
+#[test]
+fn a_read_that_times_out_leaves_the_stream_usable() {
+    watchdog("read timeout", || {
+        // Virtual time: the loop, idle, jumps to the deadline at once.
+        EventLoop::with_virtual_time().run_until_complete(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let mut buf = [0; 4];
+            let r = asyncio::timeout(Duration::from_secs(5), b.read(&mut buf)).await;
+            assert!(r.is_err(), "nothing was sent, so the read timed out");
+            a.write_all(b"late").await.unwrap();
+            b.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"late");
+        })
+    });
+}

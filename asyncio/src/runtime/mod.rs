@@ -68,7 +68,7 @@ pub(crate) enum Entry {
     Main,
 }
 
-/// A `Runnable` travelling through the injection queue.
+/// A `Runnable` (a cross-thread wake) or a callback travelling through the injection queue.
 enum Injected {
     Task(Runnable<Header>),
     /// A callback from [`LoopHandle::call_soon_threadsafe`].
@@ -79,7 +79,9 @@ enum Injected {
 // loop thread (async-task's `spawn_unchecked` contract). An `Injected` is pushed by a waking
 // thread and only ever popped by the loop thread (`Core::drain_injected`); the `EventLoop`, which is
 // `!Send`, drains the queue after every task's future has been dropped, and no `Runnable` can be
-// created for a task whose future is gone, so no `Injected` is ever dropped elsewhere.
+// created for a task whose future is gone, so no `Injected::Task` is ever dropped elsewhere
+// (`Shared::close`, which drops what is left when the loop is dropped, runs on the loop thread).
+// `Injected::Call` holds a `Send` callback and needs no such care.
 unsafe impl Send for Injected {}
 
 /// The part of the loop other threads may touch.
