@@ -138,7 +138,10 @@ impl<E: Error + 'static> Error for TaskError<E> {
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Panic {
-    message: String,
+    /// A thin box, so that a `Panic`, and with it every `TaskError`, is one pointer wide (a
+    /// `Box<str>` would be two); panics are rare, task outputs are not.
+    #[allow(clippy::box_collection)]
+    message: Box<String>,
 }
 
 impl Panic {
@@ -151,7 +154,9 @@ impl Panic {
                 Err(_) => "<panic payload that is not a string>".to_owned(),
             },
         };
-        Panic { message }
+        Panic {
+            message: Box::new(message),
+        }
     }
 
     /// The panic's message (`"<panic payload that is not a string>"` when the payload was

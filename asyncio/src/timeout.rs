@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use pin_project_lite::pin_project;
 
 use crate::error::Elapsed;
-use crate::runtime::{self, drain::Drain};
+use crate::runtime;
+use crate::runtime::drain::{self, Drain};
 use crate::time::{sleep_until, Sleep};
 
 /// Runs `future` with a time limit: its output if it completes within `duration`, otherwise it is
@@ -321,11 +322,15 @@ pin_project! {
                 drain.hand_on();
             }
             if let When::Handle(h) = &this.when {
+                h.0.waker.take();
                 if h.0.state.get() == ScopeState::Running {
-                    // Dropped by an outer timeout that expired on the same turn: ours had too.
-                    let passed = h.when().is_some_and(|d| {
-                        runtime::try_with_core(|core| core.now() >= d).unwrap_or(false)
-                    });
+                    // Dropped by an outer timeout's expiry on a turn when our deadline had passed
+                    // too: ours expired as well. Any other drop after the deadline (a select, a
+                    // cancellation from outside) is not an expiry (TO3).
+                    let passed = drain::is_collecting()
+                        && h.when().is_some_and(|d| {
+                            runtime::try_with_core(|core| core.now() >= d).unwrap_or(false)
+                        });
                     h.0.state.set(if passed {
                         ScopeState::Expired
                     } else {
@@ -391,6 +396,7 @@ impl<F: Future> Future for Timeout<F> {
         if polled && poll_timer(this.when, this.timer, cx).is_ready() {
             if let When::Handle(h) = &this.when {
                 h.0.state.set(ScopeState::Expired);
+                h.0.waker.take();
             }
             let mut inner = this.inner;
             *this.phase = Phase::Draining(runtime::drain::collect(|| inner.set(None)));
@@ -407,11 +413,15 @@ impl<F: Future> Future for Timeout<F> {
             *this.timer = None;
             if let When::Handle(h) = &this.when {
                 h.0.state.set(ScopeState::Finished);
+                h.0.waker.take();
             }
             return Poll::Ready(Ok(out));
         }
-        // Arm the timer, or re-arm it if the body moved the deadline; it cannot fire on this poll.
-        let _ = poll_timer(this.when, this.timer, cx);
+        // Arm the timer on the first poll, or re-arm it if the body moved the deadline; it cannot
+        // fire on this poll.
+        if !polled || matches!(this.when, When::Handle(_)) {
+            let _ = poll_timer(this.when, this.timer, cx);
+        }
         Poll::Pending
     }
 }

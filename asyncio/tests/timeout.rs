@@ -752,3 +752,76 @@ fn an_elapsed_says_what_happened() {
     assert!(text.contains("deadline elapsed"), "{text}");
     let _: &dyn std::error::Error = &Elapsed::new();
 }
+
+// Regression (review): a cancelled task counted as finished as soon as its own future was
+// dropped, so Elapsed came back while a task it was awaiting was still being cancelled.
+// TO2, T5
+#[test]
+fn elapsed_comes_back_after_the_whole_chain_of_awaited_tasks_has_finished() {
+    run_virtual(async {
+        let gone: Rc<Cell<bool>> = Rc::default();
+        let flag = DropFlag(gone.clone());
+        let mut outer = spawn(async move {
+            spawn(async move {
+                spawn(async move {
+                    let _flag = flag;
+                    sleep(LONG).await;
+                })
+                .await
+                .unwrap();
+            })
+            .await
+            .unwrap();
+        });
+        for _ in 0..3 {
+            yield_now().await;
+        }
+        assert!(wait_for(&mut outer, Duration::from_secs(1)).await.is_err());
+        assert!(outer.is_cancelled());
+        assert!(
+            gone.get(),
+            "the grandchild finished before Elapsed came back"
+        );
+    });
+}
+
+// Regression (review): the drain hung on a task's single listener slot, which adopting the task
+// into a gather overwrote, so the timeout waited forever.
+#[test]
+// X holds the shared handle across its await on purpose: that is the second awaiter's window.
+#[allow(clippy::await_holding_refcell_ref)]
+fn a_timeout_still_returns_when_another_awaiter_adopts_the_task_it_cancelled() {
+    run_virtual(async {
+        let shared: SharedTask<()> = Rc::new(RefCell::new(Some(spawn(sleep(LONG)))));
+        let s = shared.clone();
+        let x = spawn(async move {
+            timeout(Duration::from_secs(1), async move {
+                let mut handle = s.borrow_mut();
+                handle.as_mut().unwrap().await
+            })
+            .await
+        });
+        yield_now().await;
+        let s = shared.clone();
+        let y = spawn(async move {
+            // X borrows the handle from its first poll until its timeout expires: the first time
+            // the handle is free again, the task's cancellation is requested but not finished.
+            let mut seen_busy = false;
+            loop {
+                match s.try_borrow_mut() {
+                    Err(_) => seen_busy = true,
+                    Ok(mut handle) if seen_busy => {
+                        let task = handle.take().unwrap();
+                        assert!(!task.is_done());
+                        drop(handle);
+                        return gather([task]).await;
+                    }
+                    Ok(_) => {}
+                }
+                sleep(Duration::from_millis(100)).await;
+            }
+        });
+        assert_eq!(x.await, Ok(Err(Elapsed::new())));
+        assert_eq!(y.await, Ok(Err(TaskError::Cancelled)));
+    });
+}

@@ -90,6 +90,13 @@ pub(crate) fn collect(drop_it: impl FnOnce()) -> Rc<Drain> {
     drain
 }
 
+/// True while some drop is being collected (a timeout is cancelling what it wrapped).
+pub(crate) fn is_collecting() -> bool {
+    COLLECTING
+        .try_with(|c| c.borrow().is_some())
+        .unwrap_or(false)
+}
+
 /// Called by a drop that has just requested a cancellation: when a drain is collecting, counts
 /// one more pending cancellation and returns the listener to hang on the task or gather.
 pub(crate) fn watch() -> Option<Rc<Drain>> {

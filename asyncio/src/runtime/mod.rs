@@ -29,17 +29,18 @@
 
 pub(crate) mod drain;
 mod handle;
+pub(crate) mod introspect;
 pub(crate) mod reactor;
 pub(crate) mod timers;
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::{Future, IntoFuture};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -98,6 +99,18 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Registry keys of the tasks waiting in the injection queue (for the task dump).
+    fn injected_keys(&self) -> Vec<usize> {
+        let injected = self.injected.lock().unwrap_or_else(|e| e.into_inner());
+        injected
+            .iter()
+            .filter_map(|i| match i {
+                Injected::Task(r) => Some(r.metadata().key()),
+                Injected::Call(_) => None,
+            })
+            .collect()
+    }
+
     fn inject(&self, runnable: Runnable<Header>) {
         self.injected
             .lock()
@@ -117,18 +130,23 @@ impl Shared {
 /// Schedules a task's `Runnable`: on the loop's own running thread, onto the local queue with no
 /// lock; anywhere else, through the injection queue.
 pub(crate) fn schedule(shared: &Arc<Shared>, runnable: Runnable<Header>) {
-    let local = CURRENT.try_with(|c| match &*c.borrow() {
-        Some(core) if Arc::ptr_eq(&core.shared, shared) => Some(core.clone()),
-        _ => None,
+    let mut runnable = Some(runnable);
+    let _ = CURRENT.try_with(|c| match &*c.borrow() {
+        Some(core) if Arc::ptr_eq(&core.shared, shared) => {
+            core.push(Entry::Task(runnable.take().expect("not yet scheduled")));
+        }
+        _ => {}
     });
-    match local {
-        Ok(Some(core)) => core.push(Entry::Task(runnable)),
-        // Another thread, a thread whose locals are being torn down, or the loop not running.
-        _ => shared.inject(runnable),
+    // Another thread, a thread whose locals are being torn down, or the loop not running.
+    if let Some(runnable) = runnable {
+        shared.inject(runnable);
     }
 }
 
-static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+/// Loop ids tell a `Sleep` whether the running loop is the one it was armed on. 32 bits keep the
+/// `Sleep` small; they wrap after four billion loops, and even then a stale match would also need
+/// the same timer slot and arm sequence number.
+static NEXT_LOOP_ID: AtomicU32 = AtomicU32::new(1);
 
 thread_local! {
     /// The loop running on this thread, if any.
@@ -157,12 +175,16 @@ type Handler = Rc<dyn Fn(&ExceptionContext)>;
 
 /// The loop's state. Only the loop thread touches it.
 pub(crate) struct Core {
-    id: u64,
+    id: u32,
     pub(crate) shared: Arc<Shared>,
     queue: RefCell<VecDeque<Entry>>,
-    /// Every task whose future is still alive, with its waker: `cancel()` wakes through it, and
-    /// the clean-up of `run` wakes them all.
-    pub(crate) tasks: RefCell<Slab<Waker>>,
+    /// Every task whose future is still alive, with its waker: `cancel()` wakes through it, the
+    /// clean-up of `run` wakes them all, and the task dump lists them.
+    pub(crate) tasks: RefCell<Slab<Registered>>,
+    /// Registry key of the task being polled, `usize::MAX` when none is.
+    current: Cell<usize>,
+    /// Names given with `set_name` to tasks still alive, by task id (for the dump).
+    pub(crate) names: RefCell<HashMap<u64, String>>,
     pub(crate) timers: RefCell<Timers>,
     pub(crate) reactor: Reactor,
     /// Set by the clean-up: every task is cancelled at its next turn, new ones before they start.
@@ -171,6 +193,14 @@ pub(crate) struct Core {
     next_task_id: Cell<u64>,
     handler: RefCell<Option<Handler>>,
     clock: Clock,
+}
+
+/// A live task in the loop's registry.
+pub(crate) struct Registered {
+    pub(crate) waker: Waker,
+    pub(crate) id: u64,
+    /// Where it was spawned.
+    pub(crate) location: &'static Location<'static>,
 }
 
 /// Where the loop's time comes from.
@@ -211,6 +241,8 @@ impl Core {
             reactor,
             queue: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::new()),
+            current: Cell::new(usize::MAX),
+            names: RefCell::new(HashMap::new()),
             timers: RefCell::new(Timers::default()),
             closing: Cell::new(false),
             main_queued: Cell::new(false),
@@ -225,12 +257,17 @@ impl Core {
         self.clock.now()
     }
 
-    pub(crate) fn id(&self) -> u64 {
+    pub(crate) fn id(&self) -> u32 {
         self.id
     }
 
     pub(crate) fn push(&self, entry: Entry) {
         self.queue.borrow_mut().push_back(entry);
+    }
+
+    /// Registry key of the task being polled, `usize::MAX` when none is.
+    pub(crate) fn current_key(&self) -> usize {
+        self.current.get()
     }
 
     pub(crate) fn is_closing(&self) -> bool {
@@ -305,7 +342,9 @@ impl Core {
             };
             match entry {
                 Entry::Task(runnable) => {
+                    self.current.set(runnable.metadata().key());
                     runnable.run();
+                    self.current.set(usize::MAX);
                 }
                 Entry::Callback(f) => {
                     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
@@ -363,7 +402,12 @@ impl Core {
     fn shut_down(&self) {
         self.closing.set(true);
         loop {
-            let wakers: Vec<Waker> = self.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
+            let wakers: Vec<Waker> = self
+                .tasks
+                .borrow()
+                .iter()
+                .map(|(_, t)| t.waker.clone())
+                .collect();
             wakers.into_iter().for_each(Waker::wake);
             self.turn(&mut || false);
             if self.tasks.borrow().is_empty()
