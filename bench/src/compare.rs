@@ -69,11 +69,20 @@ fn run_limited(mut cmd: Command, limit: Duration) -> Result<ChildRun, String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    // Keep only the tail of each stream: a child that panics in every task can write
+    // gigabytes of messages, and only the last lines (and the report) matter.
     let drain = |mut pipe: Box<dyn Read + Send>| {
         thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
+            const KEEP: usize = 64 * 1024;
+            let mut kept = Vec::new();
+            let mut buf = [0u8; 8192];
+            while let Ok(read @ 1..) = pipe.read(&mut buf) {
+                kept.extend_from_slice(&buf[..read]);
+                if kept.len() > 2 * KEEP {
+                    kept.drain(..kept.len() - KEEP);
+                }
+            }
+            String::from_utf8_lossy(&kept).into_owned()
         })
     };
     let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
@@ -162,7 +171,9 @@ fn run_one(
     limit: Duration,
 ) -> (Outcome, Option<Value>) {
     let mut cmd = Command::new(this_exe());
-    cmd.args(run_args(system, workload, n));
+    // One line per panic, not a backtrace per task.
+    cmd.args(run_args(system, workload, n))
+        .env("RUST_BACKTRACE", "0");
     match run_limited(cmd, limit) {
         Ok(run) => read_outcome(&run, limit),
         Err(e) => (Outcome::Failed(e), None),
