@@ -113,7 +113,12 @@ enum State {
     Yielded,
     After(Duration),
     Until(Instant),
-    Armed { loop_id: u64, key: TimerKey },
+    /// Armed on the loop `loop_id`; `deadline` re-arms it if it is moved to another loop.
+    Armed {
+        loop_id: u64,
+        key: TimerKey,
+        deadline: Instant,
+    },
     Done,
 }
 
@@ -136,6 +141,10 @@ impl Future for Sleep {
                 panic!("sleep({d:?}) overflows the clock; use a shorter duration")
             }),
             State::Until(deadline) => deadline,
+            // Moved to another loop: its timer key means nothing here; arm it anew.
+            State::Armed {
+                loop_id, deadline, ..
+            } if runtime::try_with_core(|core| core.id()) != Some(loop_id) => deadline,
             State::Armed { key, .. } => {
                 let core = runtime::current_core("sleep() polled");
                 let mut timers = core.timers.borrow_mut();
@@ -155,6 +164,7 @@ impl Future for Sleep {
         this.state = State::Armed {
             loop_id: core.id(),
             key,
+            deadline,
         };
         Poll::Pending
     }
@@ -162,7 +172,7 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let State::Armed { loop_id, key } = self.state {
+        if let State::Armed { loop_id, key, .. } = self.state {
             let waker = runtime::try_with_core(|core| {
                 if core.id() == loop_id {
                     core.timers.borrow_mut().remove(key)

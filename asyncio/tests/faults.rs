@@ -527,3 +527,78 @@ fn run_returning_with_a_hundred_thousand_long_await_chain_pending_cleans_up_on_a
     });
     assert_eq!(drops, 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bugs found, with the stories that found them
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `f` on its own thread and fails (instead of hanging) if it has not finished in a minute.
+fn within_a_minute(f: fn()) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(()) => worker.join().unwrap(),
+        Err(_) => match worker.is_finished() {
+            true => worker
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            false => panic!("hung: still running after a minute"),
+        },
+    }
+}
+
+/// Polls `fut` once (inside a loop) and hands it back.
+async fn poll_once<F: Future + Unpin>(mut fut: F) -> F {
+    poll_fn(|cx| {
+        let _ = std::pin::Pin::new(&mut fut).poll(cx);
+        Poll::Ready(())
+    })
+    .await;
+    fut
+}
+
+// L5. Bug: an armed sleep moved to another loop looked its timer up by key in the new loop's
+// timers: absent there, it completed at once (a 50 ms sleep took no time at all).
+#[test]
+fn bug_a_sleep_armed_on_one_loop_and_moved_to_another_ends_early() {
+    let first = EventLoop::new();
+    let nap = first.run_until_complete(poll_once(Box::pin(sleep(Duration::from_millis(50)))));
+    drop(first);
+    let second = EventLoop::new();
+    let start = std::time::Instant::now();
+    second.run_until_complete(nap);
+    assert!(
+        start.elapsed() >= Duration::from_millis(50),
+        "the sleep lasted only {:?}",
+        start.elapsed()
+    );
+}
+
+// L5. Bug: the same key and sequence number can name a different timer on the other loop; the
+// moved sleep then took that timer's waker, and the task sleeping there was never woken.
+#[test]
+fn bug_a_sleep_moved_to_another_loop_steals_no_other_sleeps_wake_up() {
+    within_a_minute(sleep_moved_to_another_loop_steals_nothing);
+}
+
+fn sleep_moved_to_another_loop_steals_nothing() {
+    let first = EventLoop::new();
+    let nap = first.run_until_complete(poll_once(Box::pin(sleep(Duration::from_secs(3600)))));
+    let second = EventLoop::new();
+    let out = second.run_until_complete(async move {
+        // The first timer armed on this loop: same key and sequence number as `nap`'s.
+        let sleeper = spawn(async {
+            sleep(Duration::from_millis(5)).await;
+            "woken"
+        });
+        yield_now().await;
+        let mut nap = nap;
+        // Re-armed here, not stealing the sleeper's timer.
+        poll_once(&mut nap).await;
+        sleeper.await
+    });
+    assert_eq!(out, Ok("woken"));
+}
