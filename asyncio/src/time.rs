@@ -145,9 +145,16 @@ impl Future for Sleep {
                 return this.arm(&core, deadline, cx);
             }
             State::Until(deadline) => deadline,
-            State::Armed { seq, key, .. } => {
+            State::Armed { seq, key, loop_id } => {
                 let key = TimerKey { key, seq };
                 let core = runtime::current_core("sleep() polled");
+                // Its timer key means nothing on another loop, where it could even name another
+                // sleep's timer. asyncio refuses a future of another loop; so do we.
+                assert!(
+                    core.id() == loop_id,
+                    "a sleep armed on one event loop was polled on another: a Sleep belongs to \
+                     the loop that first polled it; create a new sleep on this loop"
+                );
                 let mut timers = core.timers.borrow_mut();
                 if !timers.is_armed(key) {
                     this.state = State::Done;

@@ -417,21 +417,28 @@ impl Core {
     /// their futures are all dropped and the queue is empty.
     fn shut_down(&self) {
         self.closing.set(true);
+        let mut wake_all = true;
         loop {
-            let wakers: Vec<Waker> = self
-                .tasks
-                .borrow()
-                .iter()
-                .map(|(_, t)| t.waker.clone())
-                .collect();
-            wakers.into_iter().for_each(Waker::wake);
+            if wake_all {
+                let wakers: Vec<Waker> = self
+                    .tasks
+                    .borrow()
+                    .iter()
+                    .map(|(_, t)| t.waker.clone())
+                    .collect();
+                wakers.into_iter().for_each(Waker::wake);
+            }
             self.turn(&mut || false);
-            if self.tasks.borrow().is_empty()
-                && self.queue.borrow().is_empty()
-                && !self.shared.has_injected.load(Ordering::Acquire)
-            {
+            let idle =
+                self.queue.borrow().is_empty() && !self.shared.has_injected.load(Ordering::Acquire);
+            if idle && self.tasks.borrow().is_empty() {
                 break;
             }
+            // A woken task ends at its next turn, or once what it awaited has ended in turn (a
+            // chain of cancellations, one link per turn): waking everyone again each turn would
+            // make a long chain quadratic. Only when nothing at all is queued are the stragglers
+            // woken again.
+            wake_all = idle;
         }
         // Nothing can be scheduled any more; drop what is left (timers of dropped futures).
         *self.timers.borrow_mut() = Timers::default();
