@@ -113,7 +113,12 @@ enum State {
     Yielded,
     After(Duration),
     Until(Instant),
-    Armed { loop_id: u64, key: TimerKey },
+    /// A `TimerKey`, flattened with the loop's id so that the state fits in 16 bytes.
+    Armed {
+        seq: u64,
+        key: u32,
+        loop_id: u32,
+    },
     Done,
 }
 
@@ -140,7 +145,8 @@ impl Future for Sleep {
                 return this.arm(&core, deadline, cx);
             }
             State::Until(deadline) => deadline,
-            State::Armed { key, .. } => {
+            State::Armed { seq, key, .. } => {
+                let key = TimerKey { key, seq };
                 let core = runtime::current_core("sleep() polled");
                 let mut timers = core.timers.borrow_mut();
                 if !timers.is_armed(key) {
@@ -163,8 +169,9 @@ impl Sleep {
             .borrow_mut()
             .insert(deadline, cx.waker().clone());
         self.state = State::Armed {
+            seq: key.seq,
+            key: key.key,
             loop_id: core.id(),
-            key,
         };
         Poll::Pending
     }
@@ -172,10 +179,10 @@ impl Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let State::Armed { loop_id, key } = self.state {
+        if let State::Armed { seq, key, loop_id } = self.state {
             let waker = runtime::try_with_core(|core| {
                 if core.id() == loop_id {
-                    core.timers.borrow_mut().remove(key)
+                    core.timers.borrow_mut().remove(TimerKey { key, seq })
                 } else {
                     None
                 }

@@ -255,6 +255,18 @@ fn l5_sleep_zero_is_yield_now_and_a_past_deadline_completes_on_the_next_turn() {
 }
 
 // L5
+// CPython: test_tasks.py::test_sleep
+#[test]
+fn cpython_test_sleep() {
+    let elapsed = run_virtual(|| async {
+        let start = now();
+        sleep(Duration::from_millis(50)).await;
+        sleep(Duration::from_millis(50)).await;
+        now() - start
+    });
+    assert_eq!(elapsed, Duration::from_millis(100));
+}
+
 // CPython: test_tasks.py::test_sleep_zero
 #[test]
 fn cpython_test_sleep_zero() {
