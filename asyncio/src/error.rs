@@ -138,7 +138,10 @@ impl<E: Error + 'static> Error for TaskError<E> {
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Panic {
-    message: String,
+    /// A thin box, so that a `Panic`, and with it every `TaskError`, is one pointer wide (a
+    /// `Box<str>` would be two); panics are rare, task outputs are not.
+    #[allow(clippy::box_collection)]
+    message: Box<String>,
 }
 
 impl Panic {
@@ -151,7 +154,9 @@ impl Panic {
                 Err(_) => "<panic payload that is not a string>".to_owned(),
             },
         };
-        Panic { message }
+        Panic {
+            message: Box::new(message),
+        }
     }
 
     /// The panic's message (`"<panic payload that is not a string>"` when the payload was
@@ -183,3 +188,45 @@ impl fmt::Display for Panic {
 }
 
 impl Error for Panic {}
+
+/// The error of a [`timeout`](crate::timeout) whose deadline passed first: asyncio's
+/// `TimeoutError`. By the time it is returned, the future that was too slow has been cancelled
+/// (dropped) and every task or gather it was awaiting has finished its cancellation.
+///
+/// # Examples
+///
+/// ```
+/// use asyncio::{sleep, timeout, Elapsed, EventLoop};
+/// use std::time::Duration;
+///
+/// let lp = EventLoop::with_virtual_time();
+/// let out = lp.run_until_complete(timeout(Duration::from_secs(1), sleep(Duration::from_secs(5))));
+/// assert_eq!(out, Err(Elapsed::new()));
+/// assert_eq!(
+///     out.unwrap_err().to_string(),
+///     "deadline elapsed: the future did not complete in time and was cancelled"
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Elapsed(());
+
+impl Elapsed {
+    /// An `Elapsed` (for comparisons in tests).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(asyncio::Elapsed::new(), asyncio::Elapsed::default());
+    /// ```
+    pub fn new() -> Elapsed {
+        Elapsed(())
+    }
+}
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline elapsed: the future did not complete in time and was cancelled")
+    }
+}
+
+impl Error for Elapsed {}

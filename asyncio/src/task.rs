@@ -24,7 +24,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -32,7 +32,8 @@ use std::task::{Context, Poll, Waker};
 use pin_project_lite::pin_project;
 
 use crate::error::{Panic, TaskError};
-use crate::runtime::{self, Core, Entry, ExceptionContext, Listener};
+use crate::runtime::drain::{self, Drain};
+use crate::runtime::{self, Core, Entry, ExceptionContext, Listener, Registered};
 
 const CANCEL_REQUESTED: u8 = 1 << 0;
 const DONE: u8 = 1 << 1;
@@ -40,6 +41,8 @@ const CANCELLED: u8 = 1 << 2;
 const PANICKED: u8 = 1 << 3;
 const DETACHED: u8 = 1 << 4;
 const RETRIEVED: u8 = 1 << 5;
+/// A task group took the task's outcome: a panic is reported by the group, never as unretrieved.
+const OBSERVED: u8 = 1 << 6;
 
 /// Per-task state kept in the task's allocation.
 ///
@@ -49,10 +52,11 @@ const RETRIEVED: u8 = 1 << 5;
 pub(crate) struct Header {
     id: u64,
     flags: Cell<u8>,
-    /// Key of this task's waker in the loop's registry; valid while the future is alive.
-    key: Cell<usize>,
-    /// The gather waiting for this task, and this task's index in it.
-    listener: Cell<Option<(Rc<dyn Listener>, u32)>>,
+    /// The gather waiting for this task; `index` is this task's place in it.
+    listener: Cell<Option<Rc<dyn Listener>>>,
+    index: Cell<u32>,
+    /// Key of this task's entry in the loop's registry; valid while the future is alive.
+    key: Cell<u32>,
     /// Rarely used state, allocated on first use.
     extras: Cell<Option<Box<Extras>>>,
 }
@@ -77,6 +81,18 @@ impl Header {
         let r = f(&mut extras);
         self.extras.set(Some(extras));
         r
+    }
+
+    /// Key of this task's entry in the loop's registry.
+    pub(crate) fn key(&self) -> usize {
+        self.key.get() as usize
+    }
+
+    fn has_name(&self) -> bool {
+        let extras = self.extras.take();
+        let named = extras.as_ref().is_some_and(|e| e.name.is_some());
+        self.extras.set(extras);
+        named
     }
 
     fn name(&self) -> String {
@@ -107,6 +123,16 @@ impl<O> Outcome<O> for Plain {
     }
 }
 
+/// Futures that decide their task's result themselves (task group children).
+struct Decided;
+impl<T> Outcome<Result<T, TaskError>> for Decided {
+    type Value = T;
+    type Error = Infallible;
+    fn into_result(output: Result<T, TaskError>) -> Result<T, TaskError> {
+        output
+    }
+}
+
 /// Futures returning `Result<T, E>`: `Err(e)` is the task's failure.
 struct Fallible;
 impl<T, E> Outcome<Result<T, E>> for Fallible {
@@ -122,6 +148,9 @@ pin_project! {
     #[project_replace = StageReplace]
     enum Stage<F> {
         Running { #[pin] future: F },
+        /// Cancelled, the future dropped, waiting for the tasks and gathers its drop cancelled to
+        /// finish in turn (so cancellation completes depth-first, as asyncio's does).
+        Cancelling { drain: Rc<Drain> },
         Finished,
     }
 }
@@ -159,7 +188,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let header = *this.header;
-        let result = if header.has(CANCEL_REQUESTED) || this.core.is_closing() {
+        let result = if let StageProj::Cancelling { drain } = this.stage.as_mut().project() {
+            if !drain.is_empty() {
+                drain.register(cx.waker());
+                return Poll::Pending;
+            }
+            Err(TaskError::Cancelled)
+        } else if header.has(CANCEL_REQUESTED) || this.core.is_closing() {
             Err(TaskError::Cancelled)
         } else {
             let StageProj::Running { future } = this.stage.as_mut().project() else {
@@ -174,15 +209,31 @@ where
             }
         };
         // Drop the future now, so its `Drop` runs before the task counts as done; a panic there is
-        // reported and the loop goes on.
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| {
-            this.stage.as_mut().project_replace(Stage::Finished)
-        })) {
+        // reported and the loop goes on. A cancelled task also waits for the cancellations its
+        // future's drop requested (what it was awaiting) before it counts as done (TO2).
+        let cancelled = matches!(result, Err(TaskError::Cancelled));
+        let mut stage = this.stage.as_mut();
+        let mut drain = None;
+        let dropped = catch_unwind(AssertUnwindSafe(|| {
+            if cancelled {
+                drain = Some(drain::collect(|| {
+                    stage.as_mut().project_replace(Stage::Finished);
+                }));
+            } else {
+                stage.as_mut().project_replace(Stage::Finished);
+            }
+        }));
+        if let Err(payload) = dropped {
             this.core.report(ExceptionContext::new(
                 "a task's future panicked while being dropped".into(),
                 Some(header.name()),
                 Some(Panic::from_payload(payload)),
             ));
+        }
+        if let Some(drain) = drain.filter(|d| !d.is_empty()) {
+            drain.register(cx.waker());
+            this.stage.set(Stage::Cancelling { drain });
+            return Poll::Pending;
         }
         match &result {
             Err(TaskError::Cancelled) => header.set(CANCELLED),
@@ -190,7 +241,7 @@ where
             _ => {}
         }
         let unretrieved = match &result {
-            Err(TaskError::Panicked(p)) if header.has(DETACHED) => Some(p),
+            Err(TaskError::Panicked(p)) if header.has(DETACHED) && !header.has(OBSERVED) => Some(p),
             _ => None,
         };
         finish(header, this.core, unretrieved);
@@ -202,10 +253,14 @@ where
 /// done callbacks to the queue, and report a panic nobody can retrieve.
 fn finish(header: &Header, core: &Core, unretrieved: Option<&Panic>) {
     header.set(DONE);
-    let waker = core.tasks.borrow_mut().try_remove(header.key.get());
-    drop(waker);
-    if let Some((listener, index)) = header.listener.take() {
-        core.push(Entry::Notify(listener, index));
+    let registered = core.tasks.borrow_mut().try_remove(header.key());
+    if let Some(r) = registered {
+        if header.has_name() {
+            core.names.borrow_mut().remove(&r.id);
+        }
+    }
+    if let Some(listener) = header.listener.take() {
+        core.push(Entry::Notify(listener, header.index.get()));
     }
     if let Some(mut extras) = header.extras.take() {
         for cb in extras.callbacks.drain(..) {
@@ -227,18 +282,24 @@ fn report_unretrieved(core: &Core, header: &Header, panic: &Panic) {
 }
 
 /// Spawns `future` on `core`; `M` says how its output becomes the task's result.
-fn spawn_on<F, M>(core: &Rc<Core>, future: F) -> RawTask<M::Value, M::Error>
+fn spawn_on<F, M>(
+    core: &Rc<Core>,
+    future: F,
+    location: &'static Location<'static>,
+) -> RawTask<M::Value, M::Error>
 where
     F: Future + 'static,
     M: Outcome<F::Output> + 'static,
     M::Value: 'static,
     M::Error: 'static,
 {
+    let id = core.next_task_id();
     let header = Header {
-        id: core.next_task_id(),
+        id,
         flags: Cell::new(0),
-        key: Cell::new(usize::MAX),
         listener: Cell::new(None),
+        index: Cell::new(0),
+        key: Cell::new(u32::MAX),
         extras: Cell::new(None),
     };
     let shared = core.shared.clone();
@@ -261,7 +322,15 @@ where
             move |runnable| runtime::schedule(&shared, runnable),
         )
     };
-    let key = core.tasks.borrow_mut().insert(runnable.waker());
+    let key = core.tasks.borrow_mut().insert(Registered {
+        waker: runnable.waker(),
+        id,
+        location,
+    });
+    let key = u32::try_from(key)
+        .ok()
+        .filter(|&k| k != u32::MAX)
+        .unwrap_or_else(|| panic!("more than {} tasks alive on one loop", u32::MAX - 1));
     runnable.metadata().key.set(key);
     runnable.schedule();
     RawTask {
@@ -272,7 +341,7 @@ where
 
 /// Panics unless the running loop is the one with id `loop_id` (when there is one): a task or
 /// gather makes progress only on its own loop, so using it from another would hang.
-pub(crate) fn assert_on_loop(loop_id: Option<u64>, what: &str) {
+pub(crate) fn assert_on_loop(loop_id: Option<u32>, what: &str) {
     if loop_id.is_some() && runtime::try_with_core(|core| core.id()) != loop_id {
         panic!(
             "{what} outside the event loop it belongs to (on another loop, or none): it makes \
@@ -310,6 +379,10 @@ impl<T, E> RawTask<T, E> {
         self.header().has(CANCELLED)
     }
 
+    pub(crate) fn is_panicked(&self) -> bool {
+        self.header().has(PANICKED)
+    }
+
     /// Requests cancellation: true if the task was not done yet.
     pub(crate) fn cancel(&self) -> bool {
         let header = self.header();
@@ -317,7 +390,12 @@ impl<T, E> RawTask<T, E> {
             return false;
         }
         header.set(CANCEL_REQUESTED);
-        let waker = self.core.tasks.borrow().get(header.key.get()).cloned();
+        let waker = self
+            .core
+            .tasks
+            .borrow()
+            .get(header.key())
+            .map(|t| t.waker.clone());
         if let Some(w) = waker {
             w.wake();
         }
@@ -330,7 +408,8 @@ impl<T, E> RawTask<T, E> {
         if header.has(DONE) {
             self.core.push(Entry::Notify(listener, index));
         } else {
-            header.listener.set(Some((listener, index)));
+            header.index.set(index);
+            header.listener.set(Some(listener));
         }
     }
 
@@ -345,6 +424,12 @@ impl<T, E> RawTask<T, E> {
             panic!(
                 "a Task was awaited again after it returned its output: the output can be taken \
                  only once (ask is_done()/is_cancelled() instead)"
+            );
+        }
+        if !header.has(DONE) && self.core.current_key() == header.key() {
+            panic!(
+                "a task awaited its own handle: it would wait forever for itself to finish; \
+                 await another task, or return from this one"
             );
         }
         let task = self.task.as_mut().expect("task handle used after detach");
@@ -383,7 +468,7 @@ impl<T, E> Drop for RawTask<T, E> {
         };
         let header = task.metadata();
         header.set(DETACHED);
-        if header.has(PANICKED) && !header.has(RETRIEVED) {
+        if header.has(PANICKED) && !header.has(RETRIEVED) && !header.has(OBSERVED) {
             if let Err(TaskError::Panicked(p)) = self.take_output() {
                 report_unretrieved(&self.core, self.header(), &p);
             }
@@ -443,25 +528,54 @@ pub struct Task<T> {
 ///     assert_eq!(hits.get(), 1);
 /// });
 /// ```
+#[track_caller]
 pub fn spawn<F>(future: F) -> Task<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
+    spawn_at(future, Location::caller())
+}
+
+/// [`spawn`] with the spawn location given (a gather starting a child later).
+pub(crate) fn spawn_at<F>(future: F, location: &'static Location<'static>) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let core = runtime::current_core("spawn()");
     Task {
-        raw: spawn_on::<F, Plain>(&runtime::current_core("spawn()"), future),
+        raw: spawn_on::<F, Plain>(&core, future, location),
     }
 }
 
 /// Like [`spawn`] for a future returning `Result<T, E>`: an `Err(e)` becomes the task's
 /// `TaskError::Failed(e)`, as for [`try_gather`](fn@crate::try_gather) children.
-pub(crate) fn spawn_fallible<F, T, E>(future: F) -> RawTask<T, E>
+pub(crate) fn spawn_fallible<F, T, E>(
+    future: F,
+    location: &'static Location<'static>,
+) -> RawTask<T, E>
 where
     F: Future<Output = Result<T, E>> + 'static,
     T: 'static,
     E: 'static,
 {
-    spawn_on::<F, Fallible>(&runtime::current_core("spawn()"), future)
+    let core = runtime::current_core("spawn()");
+    spawn_on::<F, Fallible>(&core, future, location)
+}
+
+/// Spawns a task group child: `future` decides the task's result (`Err(Cancelled)` when its group
+/// cancelled it), and its panic is reported by the group, so never as unretrieved (T4).
+#[track_caller]
+pub(crate) fn spawn_observed<F, T>(future: F) -> Task<T>
+where
+    F: Future<Output = Result<T, TaskError>> + 'static,
+    T: 'static,
+{
+    let core = runtime::current_core("TaskGroup::spawn()");
+    let raw = spawn_on::<F, Decided>(&core, future, Location::caller());
+    raw.header().set(OBSERVED);
+    Task { raw }
 }
 
 impl<T> Task<T> {
@@ -571,7 +685,29 @@ impl<T> Task<T> {
     /// See [`Task::name`].
     pub fn set_name(&self, name: impl Into<String>) {
         let name = name.into();
-        self.raw.header().with_extras(|e| e.name = Some(name));
+        let header = self.raw.header();
+        if !header.has(DONE) {
+            let mut names = self.raw.core.names.borrow_mut();
+            names.insert(header.id, name.clone());
+        }
+        header.with_extras(|e| e.name = Some(name));
+    }
+
+    /// The task's number on its loop, unique and in spawn order; the default name is
+    /// `Task-{id}`, and [`all_tasks`](crate::all_tasks) reports it too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncio::{run, spawn};
+    /// run(async {
+    ///     let (a, b) = (spawn(async {}), spawn(async {}));
+    ///     assert!(a.id() < b.id());
+    ///     assert_eq!(a.name(), format!("Task-{}", a.id()));
+    /// });
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.raw.header().id
     }
 
     /// Lets the task run on without a handle (fire and forget). A panic in it is then reported
@@ -677,6 +813,9 @@ impl<T, H: BorrowMut<Task<T>>> Drop for Join<T, H> {
         let raw = &self.task.borrow().raw;
         if self.polled && !raw.is_done() {
             raw.cancel();
+            if let Some(drain) = drain::watch() {
+                raw.add_done_callback(Box::new(move || drain.child_done(0)));
+            }
         }
     }
 }
@@ -706,28 +845,45 @@ impl<T, H: BorrowMut<Task<T>>> Drop for Join<T, H> {
 /// });
 /// # use std::future::IntoFuture;
 /// ```
-pub fn shield<T>(task: Task<T>) -> Shield<T> {
-    Shield { task }
+pub fn shield<T, H: BorrowMut<Task<T>>>(task: H) -> Shield<T, H> {
+    Shield {
+        task,
+        output: PhantomData,
+    }
 }
 
-/// A task behind a [`shield`]: awaitable, and adoptable by a gather.
+/// A task behind a [`shield`]: awaitable, and adoptable by a gather (when it owns the task).
+///
+/// Shield a `&mut Task` to keep the handle: after a timed-out or abandoned wait, the task can
+/// still be awaited (asyncio's `await wait_for(shield(task), d)`, then `await task`).
 ///
 /// # Examples
 ///
 /// ```
-/// use asyncio::{run, shield, spawn};
-/// run(async { assert_eq!(shield(spawn(async { 5 })).await, Ok(5)) });
+/// use asyncio::{run, shield, spawn, wait_for};
+/// use std::time::Duration;
+///
+/// run(async {
+///     assert_eq!(shield(spawn(async { 5 })).await, Ok(5));
+///     let mut task = spawn(asyncio::sleep(Duration::from_millis(5)));
+///     assert!(wait_for(shield(&mut task), Duration::ZERO).await.is_err());
+///     assert_eq!(task.await, Ok(()), "the shielded task went on");
+/// });
 /// ```
-pub struct Shield<T> {
-    pub(crate) task: Task<T>,
+pub struct Shield<T, H: BorrowMut<Task<T>> = Task<T>> {
+    pub(crate) task: H,
+    output: PhantomData<fn() -> T>,
 }
 
-impl<T> IntoFuture for Shield<T> {
+impl<T, H: BorrowMut<Task<T>> + Unpin> IntoFuture for Shield<T, H> {
     type Output = Result<T, TaskError>;
-    type IntoFuture = ShieldFuture<T>;
+    type IntoFuture = ShieldFuture<T, H>;
 
-    fn into_future(self) -> ShieldFuture<T> {
-        ShieldFuture { task: self.task }
+    fn into_future(self) -> ShieldFuture<T, H> {
+        ShieldFuture {
+            task: self.task,
+            output: PhantomData,
+        }
     }
 }
 
@@ -736,14 +892,15 @@ impl<T> IntoFuture for Shield<T> {
 /// # Examples
 ///
 /// See [`shield`].
-pub struct ShieldFuture<T> {
-    task: Task<T>,
+pub struct ShieldFuture<T, H: BorrowMut<Task<T>> = Task<T>> {
+    task: H,
+    output: PhantomData<fn() -> T>,
 }
 
-impl<T> Future for ShieldFuture<T> {
+impl<T, H: BorrowMut<Task<T>> + Unpin> Future for ShieldFuture<T, H> {
     type Output = Result<T, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().task.raw.poll_output(cx)
+        self.get_mut().task.borrow_mut().raw.poll_output(cx)
     }
 }

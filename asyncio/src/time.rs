@@ -113,11 +113,11 @@ enum State {
     Yielded,
     After(Duration),
     Until(Instant),
-    /// Armed on the loop `loop_id`; `deadline` re-arms it if it is moved to another loop.
+    /// A `TimerKey`, flattened with the loop's id so that the state fits in 16 bytes.
     Armed {
-        loop_id: u64,
-        key: TimerKey,
-        deadline: Instant,
+        seq: u64,
+        key: u32,
+        loop_id: u32,
     },
     Done,
 }
@@ -137,16 +137,24 @@ impl Future for Sleep {
                 this.state = State::Done;
                 return Poll::Ready(());
             }
-            State::After(d) => Instant::now().checked_add(d).unwrap_or_else(|| {
-                panic!("sleep({d:?}) overflows the clock; use a shorter duration")
-            }),
-            State::Until(deadline) => deadline,
-            // Moved to another loop: its timer key means nothing here; arm it anew.
-            State::Armed {
-                loop_id, deadline, ..
-            } if runtime::try_with_core(|core| core.id()) != Some(loop_id) => deadline,
-            State::Armed { key, .. } => {
+            State::After(d) => {
                 let core = runtime::current_core("sleep() polled");
+                let deadline = core.now().checked_add(d).unwrap_or_else(|| {
+                    panic!("sleep({d:?}) overflows the clock; use a shorter duration")
+                });
+                return this.arm(&core, deadline, cx);
+            }
+            State::Until(deadline) => deadline,
+            State::Armed { seq, key, loop_id } => {
+                let key = TimerKey { key, seq };
+                let core = runtime::current_core("sleep() polled");
+                // Its timer key means nothing on another loop, where it could even name another
+                // sleep's timer. asyncio refuses a future of another loop; so do we.
+                assert!(
+                    core.id() == loop_id,
+                    "a sleep armed on one event loop was polled on another: a Sleep belongs to \
+                     the loop that first polled it; create a new sleep on this loop"
+                );
                 let mut timers = core.timers.borrow_mut();
                 if !timers.is_armed(key) {
                     this.state = State::Done;
@@ -157,14 +165,20 @@ impl Future for Sleep {
             }
         };
         let core = runtime::current_core("sleep() polled");
+        this.arm(&core, deadline, cx)
+    }
+}
+
+impl Sleep {
+    fn arm(&mut self, core: &runtime::Core, deadline: Instant, cx: &Context<'_>) -> Poll<()> {
         let key = core
             .timers
             .borrow_mut()
             .insert(deadline, cx.waker().clone());
-        this.state = State::Armed {
+        self.state = State::Armed {
+            seq: key.seq,
+            key: key.key,
             loop_id: core.id(),
-            key,
-            deadline,
         };
         Poll::Pending
     }
@@ -172,10 +186,10 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let State::Armed { loop_id, key, .. } = self.state {
+        if let State::Armed { seq, key, loop_id } = self.state {
             let waker = runtime::try_with_core(|core| {
                 if core.id() == loop_id {
-                    core.timers.borrow_mut().remove(key)
+                    core.timers.borrow_mut().remove(TimerKey { key, seq })
                 } else {
                     None
                 }

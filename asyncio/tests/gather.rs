@@ -1928,3 +1928,36 @@ fn sh1_a_shielded_task_failing_after_its_gather_was_cancelled_is_reported_once()
     );
     assert!(reports[0].contains("late c1"), "{:?}", reports[0]);
 }
+
+// CPython: test_tasks.py::test_shield_gather
+// SH1. R: `shield` takes a task, so the gather is run as one (`spawn(gather(..))`), which is what
+// CPython's `shield` does to a gather too (it wraps it in an outer future).
+#[test]
+fn shield_gather_cancelling_the_outer_leaves_the_gather_to_finish() {
+    run(async {
+        let log = new_log();
+        let [s1, s2] = signals();
+        let c1 = plain_child(&log, "c1", &s1);
+        let c2 = plain_child(&log, "c2", &s2);
+        let mut inner = spawn(gather!(c1, c2).into_future());
+        let waiter = spawn(async move {
+            let out = shield(&mut inner).await;
+            (out, inner)
+        });
+        settle().await;
+        assert!(waiter.cancel());
+        assert_eq!(
+            waiter.await.map(|_| ()),
+            Err(TaskError::Cancelled),
+            "the outer is cancelled"
+        );
+        s1.set(Out::Val(1));
+        s2.set(Out::Val(2));
+        settle().await;
+        assert_eq!(
+            entries(&log),
+            ["c1 finished", "c2 finished"],
+            "the gather ran on"
+        );
+    });
+}

@@ -1,8 +1,10 @@
 //! Time (SEMANTICS.md L5): how long sleeps last, in which order timers fire, `yield_now` as exactly
 //! one loop turn, and what happens to sleeps that are dropped or moved.
 //!
-//! Durations are only ever checked from below (a sleep lasts *at least* its duration); orders are
-//! made deterministic with explicit deadlines and by counting loop turns.
+//! Durations are checked exactly on a virtual clock ([`EventLoop::with_virtual_time`]), where they
+//! cannot depend on the machine's speed; on the real clock they are only ever checked from below (a
+//! sleep lasts *at least* its duration). Orders are made deterministic with explicit deadlines and
+//! by counting loop turns.
 
 use std::cell::{Cell, RefCell};
 use std::future::{pending, poll_fn, Future};
@@ -14,7 +16,9 @@ use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use asyncio::{call_soon, run, sleep, sleep_until, spawn, yield_now, EventLoop, TaskError};
+use asyncio::{
+    call_soon, gather, now, run, sleep, sleep_until, spawn, yield_now, EventLoop, TaskError,
+};
 
 const WATCHDOG: Duration = Duration::from_secs(30);
 
@@ -32,6 +36,16 @@ fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'stati
         Ok(Err(panic)) => resume_unwind(panic),
         Err(_) => panic!("{what}: still running after {WATCHDOG:?}: a timer never woke its task"),
     }
+}
+
+/// Runs `fut` on a fresh loop with a virtual clock, under the watchdog.
+fn run_virtual<F: Future + 'static>(fut: impl FnOnce() -> F + Send + 'static) -> F::Output
+where
+    F::Output: Send + 'static,
+{
+    watchdog("virtual", move || {
+        EventLoop::with_virtual_time().run_until_complete(fut())
+    })
 }
 
 /// The number of armed timers, read from the loop's `Debug` output (`timers: N`).
@@ -79,16 +93,32 @@ fn l5_a_sleep_lasts_at_least_its_duration() {
 
 // L5
 #[test]
+fn l5_a_sleep_lasts_exactly_its_duration_on_the_virtual_clock() {
+    run_virtual(|| async {
+        for d in [
+            Duration::from_millis(1),
+            Duration::from_secs(5),
+            Duration::from_secs(86_400),
+        ] {
+            let start = now();
+            sleep(d).await;
+            assert_eq!(now() - start, d, "sleep({d:?}) on the virtual clock");
+        }
+    });
+}
+
+// L5
+#[test]
 fn l5_a_sleep_is_armed_when_first_polled_not_when_created() {
-    run(async {
-        let nap = sleep(Duration::from_millis(30));
-        thread::sleep(Duration::from_millis(40)); // longer than the nap, before awaiting it
-        let awaited = Instant::now();
+    run_virtual(|| async {
+        let nap = sleep(Duration::from_secs(30));
+        sleep(Duration::from_secs(40)).await; // longer than the nap, before awaiting it
+        let awaited = now();
         nap.await;
-        let took = awaited.elapsed();
-        assert!(
-            took >= Duration::from_millis(30),
-            "a sleep(30ms) awaited 40ms after it was created completed {took:?} after the await: \
+        assert_eq!(
+            now() - awaited,
+            Duration::from_secs(30),
+            "a sleep(30s) awaited 40s after it was created must last 30s from the await: \
              it was armed at creation instead of at its first poll"
         );
     });
@@ -96,9 +126,9 @@ fn l5_a_sleep_is_armed_when_first_polled_not_when_created() {
 
 // L5
 #[test]
-fn l5_sleep_until_wakes_no_earlier_than_its_deadline_and_earlier_deadlines_fire_first() {
-    run(async {
-        let base = Instant::now() + Duration::from_millis(5);
+fn l5_sleep_until_wakes_at_its_deadline_and_earlier_deadlines_fire_first() {
+    run_virtual(|| async {
+        let base = now() + Duration::from_millis(5);
         let order = Rc::new(RefCell::new(Vec::new()));
         let tasks: Vec<_> = [30u64, 10, 20]
             .into_iter()
@@ -107,10 +137,7 @@ fn l5_sleep_until_wakes_no_earlier_than_its_deadline_and_earlier_deadlines_fire_
                 let deadline = base + Duration::from_millis(ms);
                 spawn(async move {
                     sleep_until(deadline).await;
-                    assert!(
-                        Instant::now() >= deadline,
-                        "sleep_until woke before its deadline"
-                    );
+                    assert_eq!(now(), deadline, "sleep_until woke at the wrong time");
                     order.borrow_mut().push(ms);
                 })
             })
@@ -228,6 +255,18 @@ fn l5_sleep_zero_is_yield_now_and_a_past_deadline_completes_on_the_next_turn() {
 }
 
 // L5
+// CPython: test_tasks.py::test_sleep
+#[test]
+fn cpython_test_sleep() {
+    let elapsed = run_virtual(|| async {
+        let start = now();
+        sleep(Duration::from_millis(50)).await;
+        sleep(Duration::from_millis(50)).await;
+        now() - start
+    });
+    assert_eq!(elapsed, Duration::from_millis(100));
+}
+
 // CPython: test_tasks.py::test_sleep_zero
 #[test]
 fn cpython_test_sleep_zero() {
@@ -283,7 +322,7 @@ fn a_dropped_sleep_is_disarmed() {
 
 #[test]
 fn a_dropped_sleep_never_wakes_its_task() {
-    run(async {
+    run_virtual(|| async {
         let polls = Rc::new(Cell::new(0));
         let p = polls.clone();
         let task = spawn(async move {
@@ -309,16 +348,14 @@ fn a_dropped_sleep_never_wakes_its_task() {
 
 #[test]
 fn a_sleep_moved_to_another_task_wakes_its_new_owner() {
-    let out = watchdog("moved_sleep", || {
-        run(async {
-            let mut nap = sleep(Duration::from_millis(20));
-            assert!(poll_once(&mut nap).await.is_pending()); // armed with main's waker
-            let sleeper = spawn(async move {
-                nap.await;
-                "the new owner woke"
-            });
-            sleeper.await
-        })
+    let out = run_virtual(|| async {
+        let mut nap = sleep(Duration::from_millis(20));
+        assert!(poll_once(&mut nap).await.is_pending()); // armed with main's waker
+        let sleeper = spawn(async move {
+            nap.await;
+            "the new owner woke"
+        });
+        sleeper.await
     });
     assert_eq!(out, Ok("the new owner woke"));
 }
@@ -352,7 +389,7 @@ fn yield_now_needs_no_loop_and_returns_on_its_second_poll() {
 }
 
 #[test]
-fn the_loop_clock_does_not_go_backwards_and_covers_a_sleep() {
+fn the_real_loop_clock_covers_a_sleep() {
     let lp = EventLoop::new();
     let start = lp.time();
     lp.run_until_complete(sleep(Duration::from_millis(5)));
@@ -361,6 +398,89 @@ fn the_loop_clock_does_not_go_backwards_and_covers_a_sleep() {
         end >= start + Duration::from_millis(5),
         "loop.time() advanced only {:?} across a 5ms sleep",
         end - start
+    );
+}
+
+#[test]
+fn an_hour_of_virtual_sleep_shows_on_the_loop_clock() {
+    let elapsed = watchdog("virtual_hour", || {
+        let lp = EventLoop::with_virtual_time();
+        let start = lp.time();
+        lp.run_until_complete(sleep(Duration::from_secs(3600)));
+        lp.time() - start
+    });
+    assert_eq!(elapsed, Duration::from_secs(3600));
+}
+
+#[test]
+fn virtual_time_stands_still_while_anything_is_ready() {
+    run_virtual(|| async {
+        let start = now();
+        let spinner = spawn(async {
+            for _ in 0..1000 {
+                yield_now().await;
+            }
+        });
+        let sleeper = spawn(sleep(Duration::from_secs(1)));
+        spinner.await.unwrap();
+        assert_eq!(now(), start, "the clock moved while a task was ready");
+        sleeper.await.unwrap();
+        assert_eq!(now() - start, Duration::from_secs(1));
+    });
+}
+
+#[test]
+fn virtual_time_jumps_deadline_by_deadline_in_order() {
+    let log = run_virtual(|| async {
+        let start = now();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let sleepers = (0..1000u64).rev().map(|i| {
+            let log = log.clone();
+            async move {
+                sleep(Duration::from_secs(i % 7) + Duration::from_millis(i)).await;
+                log.borrow_mut().push((i, now() - start));
+            }
+        });
+        gather(sleepers).await.unwrap();
+        Rc::try_unwrap(log).unwrap().into_inner()
+    });
+    let mut expected: Vec<(u64, Duration)> = (0..1000u64)
+        .map(|i| (i, Duration::from_secs(i % 7) + Duration::from_millis(i)))
+        .collect();
+    expected.sort_by_key(|&(_, at)| at);
+    assert_eq!(
+        log, expected,
+        "each sleeper woke at its own deadline, in deadline order"
+    );
+}
+
+#[test]
+fn a_virtual_loop_still_waits_for_a_wake_from_another_thread() {
+    let out = run_virtual(|| async {
+        let (tx, rx) = mpsc::channel::<Waker>();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = done.clone();
+        thread::spawn(move || {
+            let waker = rx.recv().unwrap();
+            thread::sleep(Duration::from_millis(20));
+            flag.store(true, std::sync::atomic::Ordering::Release);
+            waker.wake();
+        });
+        let start = now();
+        poll_fn(|cx| {
+            if done.load(std::sync::atomic::Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            let _ = tx.send(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        now() - start
+    });
+    assert_eq!(
+        out,
+        Duration::ZERO,
+        "no timer was armed, so the clock must not move"
     );
 }
 

@@ -18,6 +18,7 @@
 //! - a gather cancelled through [`Gather::cancel`] decides `Err(Cancelled)` once all children have
 //!   finished, in every mode (G8).
 
+pub(crate) mod bounded;
 pub(crate) mod tuple;
 
 use std::any::Any;
@@ -28,6 +29,7 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::mem;
+use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -67,7 +69,16 @@ pub trait IntoChild<M> {
     #[doc(hidden)]
     type Child: Child<Output = Self::Output, Error = Self::Error>;
     #[doc(hidden)]
-    fn into_child(self) -> Self::Child;
+    #[track_caller]
+    fn into_child(self) -> Self::Child
+    where
+        Self: Sized,
+    {
+        self.into_child_at(Location::caller())
+    }
+    /// Starts the child, recording `at` as its spawn location if it has to be spawned.
+    #[doc(hidden)]
+    fn into_child_at(self, at: &'static Location<'static>) -> Self::Child;
 }
 
 /// A started child: how a gather links to it, takes its outcome and cancels it.
@@ -91,8 +102,8 @@ where
     type Output = F::Output;
     type Error = Infallible;
     type Child = RawTask<F::Output, Infallible>;
-    fn into_child(self) -> Self::Child {
-        task::spawn(self).raw
+    fn into_child_at(self, at: &'static Location<'static>) -> Self::Child {
+        task::spawn_at(self, at).raw
     }
 }
 
@@ -105,8 +116,8 @@ where
     type Output = T;
     type Error = E;
     type Child = RawTask<T, E>;
-    fn into_child(self) -> Self::Child {
-        task::spawn_fallible(self)
+    fn into_child_at(self, at: &'static Location<'static>) -> Self::Child {
+        task::spawn_fallible(self, at)
     }
 }
 
@@ -114,7 +125,7 @@ impl<T: 'static> IntoChild<Plain> for Task<T> {
     type Output = T;
     type Error = Infallible;
     type Child = RawTask<T, Infallible>;
-    fn into_child(self) -> Self::Child {
+    fn into_child_at(self, _: &'static Location<'static>) -> Self::Child {
         task::assert_on_loop(Some(self.raw.core().id()), "a Task was gathered");
         self.raw
     }
@@ -124,7 +135,7 @@ impl<T: 'static, E: 'static> IntoChild<Try<E>> for Task<Result<T, E>> {
     type Output = T;
     type Error = E;
     type Child = FallibleTask<T, E>;
-    fn into_child(self) -> Self::Child {
+    fn into_child_at(self, _: &'static Location<'static>) -> Self::Child {
         task::assert_on_loop(Some(self.raw.core().id()), "a Task was gathered");
         FallibleTask(self.raw)
     }
@@ -134,7 +145,7 @@ impl<O: 'static> IntoChild<Plain> for Gather<O, Infallible> {
     type Output = O;
     type Error = Infallible;
     type Child = Self;
-    fn into_child(self) -> Self {
+    fn into_child_at(self, _: &'static Location<'static>) -> Self {
         task::assert_on_loop(self.node.loop_id(), "a Gather was gathered");
         self
     }
@@ -144,7 +155,7 @@ impl<O: 'static, E: 'static> IntoChild<Try<E>> for Gather<O, E> {
     type Output = O;
     type Error = E;
     type Child = Self;
-    fn into_child(self) -> Self {
+    fn into_child_at(self, _: &'static Location<'static>) -> Self {
         task::assert_on_loop(self.node.loop_id(), "a Gather was gathered");
         self
     }
@@ -154,7 +165,7 @@ impl<T: 'static> IntoChild<Plain> for Shield<T> {
     type Output = T;
     type Error = Infallible;
     type Child = ShieldChild<T>;
-    fn into_child(self) -> Self::Child {
+    fn into_child_at(self, _: &'static Location<'static>) -> Self::Child {
         task::assert_on_loop(Some(self.task.raw.core().id()), "a Task was gathered");
         ShieldChild {
             raw: self.task.raw,
@@ -293,9 +304,12 @@ pub trait Node: Listener {
     fn is_cancelled(&self) -> bool;
     fn len(&self) -> usize;
     /// The id of the loop the children run on (`None` for a gather with no children).
-    fn loop_id(&self) -> Option<u64>;
+    fn loop_id(&self) -> Option<u32>;
     fn set_mode(&self, mode: Mode);
     fn set_listener(&self, listener: Rc<dyn Listener>, index: u32);
+    /// Queues `f` once the gather is decided (at once if it is): any number of them, unlike the
+    /// one listener slot that belongs to the gather's parent.
+    fn when_decided(&self, f: Box<dyn FnOnce()>);
     fn mark_cancel_requested(&self);
     /// Cancels the children still pending; nested gathers not yet done go on `found`. True if a
     /// task child accepted.
@@ -332,6 +346,8 @@ pub(crate) enum Kind {
 /// One child's place: the running child, then its outcome, then nothing once taken.
 pub(crate) enum Slot<X: Child> {
     Pending(X),
+    /// A bounded gather's iterator panicked making this child; it completes as that panic.
+    Broken(Panic),
     Done(Result<X::Output, TaskError<X::Error>>),
     Taken,
 }
@@ -345,10 +361,11 @@ impl<X: Child> Slot<X> {
 
     /// Moves the finished child's outcome into the slot (dropping the child's handle).
     fn complete(&mut self) -> Kind {
-        let Slot::Pending(x) = self else {
-            unreachable!("a gather child finished twice");
+        let out = match self {
+            Slot::Pending(x) => x.take(),
+            Slot::Broken(p) => Err(TaskError::Panicked(p.clone())),
+            _ => unreachable!("a gather child finished twice"),
         };
-        let out = x.take();
         let kind = match &out {
             Ok(_) => Kind::Ok,
             Err(TaskError::Panicked(p)) => Kind::Panicked(p.clone()),
@@ -386,7 +403,19 @@ pub(crate) trait Children: 'static {
     type Slots;
     type Error;
     fn len(&self) -> usize;
+    /// True if there is at least one child (started or to start).
+    fn has_children(&mut self) -> bool {
+        self.len() > 0
+    }
     fn attach(&mut self, listener: &Rc<dyn Listener>);
+    /// Starts more children if the gather starts them lazily; returns how many it started. Takes
+    /// the cell, not `&mut self`: the user's iterator must run with no borrow held.
+    fn refill(_children: &RefCell<Self>, _listener: &Rc<dyn Listener>) -> usize
+    where
+        Self: Sized,
+    {
+        0
+    }
     fn complete(&mut self, index: usize) -> Kind;
     fn cancel_all(&mut self, found: &mut Vec<Rc<dyn Node>>) -> bool;
     fn take_error(&mut self, index: usize) -> TaskError<Self::Error>;
@@ -438,7 +467,8 @@ impl<X: Child> Children for Vec<Slot<X>> {
 struct GatherState<C: Children> {
     core: Option<Rc<Core>>,
     children: RefCell<C>,
-    len: usize,
+    /// Children started so far (all of them, unless the gather is bounded).
+    len: Cell<usize>,
     remaining: Cell<usize>,
     mode: Cell<Mode>,
     status: Cell<Status>,
@@ -449,13 +479,14 @@ struct GatherState<C: Children> {
     handle_dropped: Cell<bool>,
     waker: RefCell<Option<Waker>>,
     listener: Cell<Option<(Rc<dyn Listener>, u32)>>,
+    /// Callbacks of timeouts waiting for this gather's cancellation to finish.
+    on_decided: RefCell<Vec<Box<dyn FnOnce()>>>,
 }
 
 impl<C: Children> GatherState<C> {
-    fn start(children: C) -> Gather<C::Values, C::Error> {
-        let len = children.len();
+    fn start(mut children: C) -> Gather<C::Values, C::Error> {
         let core = runtime::try_with_core(Rc::clone);
-        if len > 0 && core.is_none() {
+        if children.has_children() && core.is_none() {
             panic!(
                 "gather() called outside a running event loop: call it from inside \
                  asyncio::run(..) or EventLoop::run_until_complete(..)"
@@ -464,23 +495,27 @@ impl<C: Children> GatherState<C> {
         let state = Rc::new(GatherState {
             core,
             children: RefCell::new(children),
-            len,
-            remaining: Cell::new(len),
+            len: Cell::new(0),
+            remaining: Cell::new(0),
             mode: Cell::new(Mode::Default),
-            status: Cell::new(if len == 0 {
-                Status::Decided
-            } else {
-                Status::Pending
-            }),
+            status: Cell::new(Status::Pending),
             failure: Cell::new(None),
             failure_panic: RefCell::new(None),
             cancel_requested: Cell::new(false),
             handle_dropped: Cell::new(false),
             waker: RefCell::new(None),
             listener: Cell::new(None),
+            on_decided: RefCell::new(Vec::new()),
         });
         let listener: Rc<dyn Listener> = state.clone();
         state.children.borrow_mut().attach(&listener);
+        C::refill(&state.children, &listener);
+        let len = state.children.borrow().len();
+        state.len.set(len);
+        state.remaining.set(len);
+        if len == 0 {
+            state.status.set(Status::Decided);
+        }
         Gather {
             node: NodeHandle(state),
             output: PhantomData,
@@ -494,6 +529,9 @@ impl<C: Children> GatherState<C> {
         }
         if let Some((listener, index)) = self.listener.take() {
             self.core().push(Entry::Notify(listener, index));
+        }
+        for f in self.on_decided.take() {
+            self.core().push(Entry::Callback(f));
         }
         if self.handle_dropped.get() {
             self.report_lost_panic();
@@ -545,6 +583,12 @@ impl<C: Children> Listener for GatherState<C> {
                 }
             }
         }
+        if self.failure.get().is_none() && !self.cancel_requested.get() {
+            let listener: Rc<dyn Listener> = self.clone();
+            let started = C::refill(&self.children, &listener);
+            self.len.set(self.len.get() + started);
+            self.remaining.set(self.remaining.get() + started);
+        }
         if self.remaining.get() == 0 {
             self.decide();
         }
@@ -561,10 +605,10 @@ impl<C: Children> Node for GatherState<C> {
     }
 
     fn len(&self) -> usize {
-        self.len
+        self.len.get()
     }
 
-    fn loop_id(&self) -> Option<u64> {
+    fn loop_id(&self) -> Option<u32> {
         self.core.as_ref().map(|core| core.id())
     }
 
@@ -577,6 +621,14 @@ impl<C: Children> Node for GatherState<C> {
             runtime::current_core("gather()").push(Entry::Notify(listener, index));
         } else {
             self.listener.set(Some((listener, index)));
+        }
+    }
+
+    fn when_decided(&self, f: Box<dyn FnOnce()>) {
+        if self.is_done() {
+            runtime::current_core("gather()").push(Entry::Callback(f));
+        } else {
+            self.on_decided.borrow_mut().push(f);
         }
     }
 
@@ -707,6 +759,7 @@ impl Drop for NodeHandle {
 ///     assert_eq!(gather(Vec::<asyncio::Task<()>>::new()).await, Ok(vec![]));
 /// });
 /// ```
+#[track_caller]
 pub fn gather<I>(children: I) -> Gather<Vec<<I::Item as IntoChild<Plain>>::Output>>
 where
     I: IntoIterator,
@@ -733,6 +786,7 @@ where
 ///     assert!(matches!(err, TaskError::Failed(_)));
 /// });
 /// ```
+#[track_caller]
 pub fn try_gather<I, T, E>(children: I) -> Gather<Vec<T>, E>
 where
     I: IntoIterator,
@@ -746,15 +800,18 @@ where
 /// The gather of a `Vec` of children of type `X`.
 type VecGather<X, M> = Gather<Vec<<X as IntoChild<M>>::Output>, <X as IntoChild<M>>::Error>;
 
+#[track_caller]
 fn from_vec<M, I>(children: I) -> VecGather<I::Item, M>
 where
     I: IntoIterator,
     I::Item: IntoChild<M>,
 {
-    let slots: Vec<_> = children
-        .into_iter()
-        .map(|c| Slot::Pending(c.into_child()))
-        .collect();
+    let children = children.into_iter();
+    let mut slots = Vec::with_capacity(children.size_hint().0);
+    // A loop, not `map`: closures would hide the caller's location from the spawned children.
+    for c in children {
+        slots.push(Slot::Pending(c.into_child()));
+    }
     GatherState::start(slots)
 }
 
@@ -983,6 +1040,11 @@ impl<O: 'static, E: 'static, H: BorrowMut<Gather<O, E>>> Drop for GatherFuture<O
         let gather: &Gather<O, E> = self.gather.borrow();
         if self.polled && !gather.is_done() {
             gather.cancel();
+            if let Some(drain) = runtime::drain::watch() {
+                gather
+                    .node
+                    .when_decided(Box::new(move || drain.child_done(0)));
+            }
         }
     }
 }

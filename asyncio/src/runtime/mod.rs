@@ -10,36 +10,48 @@
 //! 2. wake every timer whose deadline has passed, in (deadline, arm order);
 //! 3. run exactly the entries that were queued when the turn began (rule L4: a task that wakes
 //!    itself goes to the back and runs next turn, so nothing starves timers or other tasks);
-//! 4. if nothing is ready, park the thread until the next deadline or an unpark from another
-//!    thread (rule L6: no busy wait).
+//! 4. if nothing is ready, block in the [`reactor`] until I/O is ready, the next deadline, or a
+//!    wake from another thread (rule L6: no busy wait); the I/O wakes queue tasks for the next turn.
+//!
+//! # Clocks
+//! The loop reads time through its [`Clock`]: the machine's monotonic clock, or a virtual one
+//! ([`EventLoop::with_virtual_time`]) that stands still while anything is ready and, when nothing
+//! is, jumps straight to the next deadline instead of parking. Timers, `sleep`, `EventLoop::time`
+//! and [`now`](crate::now) all read the same clock, so code under test cannot tell the difference
+//! except that an hour of sleeping takes no time.
 //!
 //! # Threads
 //! The loop is single-threaded: `Core` is `!Send`, its cells are touched only by the loop thread, and
 //! the hot path (spawn, a wake on the loop thread, poll, complete) takes no lock. Wakers are
 //! `Send + Sync` as `std` requires: a wake on another thread lands in [`Shared::injected`] (a
-//! mutex'd Vec, the only lock, off the hot path) and unparks the loop thread, whose `park` consumes
-//! the unpark token, so a wake is never lost.
+//! mutex'd Vec, the only lock, off the hot path) and fires the reactor's `mio::Waker`, which ends the
+//! loop's wait (or its next one), so a wake is never lost.
 
+pub(crate) mod drain;
+mod handle;
+pub(crate) mod introspect;
+pub(crate) mod reactor;
 pub(crate) mod timers;
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::{Future, IntoFuture};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_task::Runnable;
 use slab::Slab;
 
 use crate::error::Panic;
 use crate::task::Header;
+pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
+use reactor::Reactor;
 use timers::Timers;
 
 /// Something that waits for a child to finish (a gather). Called on the loop, from the queue, after
@@ -57,14 +69,20 @@ pub(crate) enum Entry {
     Main,
 }
 
-/// A `Runnable` travelling through the injection queue.
-struct Injected(Runnable<Header>);
+/// A `Runnable` (a cross-thread wake) or a callback travelling through the injection queue.
+enum Injected {
+    Task(Runnable<Header>),
+    /// A callback from [`LoopHandle::call_soon_threadsafe`].
+    Call(Box<dyn FnOnce() + Send>),
+}
 
 // SAFETY: a task's future may be `!Send`, so its `Runnable` must only be run or dropped on the
 // loop thread (async-task's `spawn_unchecked` contract). An `Injected` is pushed by a waking
 // thread and only ever popped by the loop thread (`Core::drain_injected`); the `EventLoop`, which is
 // `!Send`, drains the queue after every task's future has been dropped, and no `Runnable` can be
-// created for a task whose future is gone, so no `Injected` is ever dropped elsewhere.
+// created for a task whose future is gone, so no `Injected::Task` is ever dropped elsewhere
+// (`Shared::close`, which drops what is left when the loop is dropped, runs on the loop thread).
+// `Injected::Call` holds a `Send` callback and needs no such care.
 unsafe impl Send for Injected {}
 
 /// The part of the loop other threads may touch.
@@ -74,35 +92,65 @@ pub(crate) struct Shared {
     has_injected: AtomicBool,
     /// The main future was woken from another thread.
     main_woken: AtomicBool,
-    thread: Thread,
+    /// Ends the loop's blocking wait in its reactor.
+    waker: mio::Waker,
+    /// Set, under the `injected` lock, when the `EventLoop` is dropped: no more callbacks.
+    closed: AtomicBool,
 }
 
 impl Shared {
+    /// Registry keys of the tasks waiting in the injection queue (for the task dump).
+    fn injected_keys(&self) -> Vec<usize> {
+        let injected = self.injected.lock().unwrap_or_else(|e| e.into_inner());
+        injected
+            .iter()
+            .filter_map(|i| match i {
+                Injected::Task(r) => Some(r.metadata().key()),
+                Injected::Call(_) => None,
+            })
+            .collect()
+    }
+
     fn inject(&self, runnable: Runnable<Header>) {
         self.injected
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(Injected(runnable));
+            .push(Injected::Task(runnable));
         self.has_injected.store(true, Ordering::Release);
-        self.thread.unpark();
+        self.notify();
+    }
+
+    /// Ends the loop's wait (or its next one, if it is not waiting).
+    fn notify(&self) {
+        // Fails only if the eventfd counter is saturated, i.e. a wake is already pending.
+        let _ = self.waker.wake();
     }
 }
 
 /// Schedules a task's `Runnable`: on the loop's own running thread, onto the local queue with no
 /// lock; anywhere else, through the injection queue.
 pub(crate) fn schedule(shared: &Arc<Shared>, runnable: Runnable<Header>) {
-    let local = CURRENT.try_with(|c| match &*c.borrow() {
-        Some(core) if Arc::ptr_eq(&core.shared, shared) => Some(core.clone()),
-        _ => None,
+    let mut runnable = Some(runnable);
+    let _ = CURRENT.try_with(|c| match &*c.borrow() {
+        Some(core) if Arc::ptr_eq(&core.shared, shared) => {
+            core.push(Entry::Task(runnable.take().expect("not yet scheduled")));
+        }
+        _ => {}
     });
-    match local {
-        Ok(Some(core)) => core.push(Entry::Task(runnable)),
-        // Another thread, a thread whose locals are being torn down, or the loop not running.
-        _ => shared.inject(runnable),
+    // Another thread, a thread whose locals are being torn down, or the loop not running.
+    if let Some(runnable) = runnable {
+        shared.inject(runnable);
     }
 }
 
-static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+/// Loop ids tell a `Sleep` whether the running loop is the one it was armed on. 32 bits keep the
+/// `Sleep` small; they wrap after four billion loops, and even then a stale match would also need
+/// the same timer slot and arm sequence number.
+/// A loop that always has work still collects ready I/O every this many turns (tokio's default
+/// event interval is 61 ticks).
+const BUSY_IO_INTERVAL: u32 = 61;
+
+static NEXT_LOOP_ID: AtomicU32 = AtomicU32::new(1);
 
 thread_local! {
     /// The loop running on this thread, if any.
@@ -131,46 +179,102 @@ type Handler = Rc<dyn Fn(&ExceptionContext)>;
 
 /// The loop's state. Only the loop thread touches it.
 pub(crate) struct Core {
-    id: u64,
+    id: u32,
     pub(crate) shared: Arc<Shared>,
     queue: RefCell<VecDeque<Entry>>,
-    /// Every task whose future is still alive, with its waker: `cancel()` wakes through it, and
-    /// the clean-up of `run` wakes them all.
-    pub(crate) tasks: RefCell<Slab<Waker>>,
+    /// Every task whose future is still alive, with its waker: `cancel()` wakes through it, the
+    /// clean-up of `run` wakes them all, and the task dump lists them.
+    pub(crate) tasks: RefCell<Slab<Registered>>,
+    /// Registry key of the task being polled, `usize::MAX` when none is.
+    current: Cell<usize>,
+    /// Names given with `set_name` to tasks still alive, by task id (for the dump).
+    pub(crate) names: RefCell<HashMap<u64, String>>,
     pub(crate) timers: RefCell<Timers>,
+    pub(crate) reactor: Reactor,
     /// Set by the clean-up: every task is cancelled at its next turn, new ones before they start.
     closing: Cell<bool>,
     main_queued: Cell<bool>,
+    /// Turns in a row that found work queued, since I/O was last collected.
+    busy_turns: Cell<u32>,
     next_task_id: Cell<u64>,
     handler: RefCell<Option<Handler>>,
+    clock: Clock,
+}
+
+/// A live task in the loop's registry.
+pub(crate) struct Registered {
+    pub(crate) waker: Waker,
+    pub(crate) id: u64,
+    /// Where it was spawned.
+    pub(crate) location: &'static Location<'static>,
+}
+
+/// Where the loop's time comes from.
+enum Clock {
+    /// The machine's monotonic clock.
+    Real,
+    /// Test time: `start + elapsed`, where `elapsed` only grows when the loop is idle and jumps
+    /// to the next deadline.
+    Virtual {
+        start: Instant,
+        elapsed: Cell<Duration>,
+    },
+}
+
+impl Clock {
+    fn now(&self) -> Instant {
+        match self {
+            Clock::Real => Instant::now(),
+            Clock::Virtual { start, elapsed } => *start + elapsed.get(),
+        }
+    }
 }
 
 impl Core {
-    fn new() -> Core {
+    fn new(clock: Clock) -> Core {
+        let (reactor, waker) = Reactor::new().unwrap_or_else(|e| {
+            panic!("could not create the event loop's I/O poller: {e} (out of file descriptors?)")
+        });
         Core {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
             shared: Arc::new(Shared {
                 injected: Mutex::new(Vec::new()),
                 has_injected: AtomicBool::new(false),
                 main_woken: AtomicBool::new(false),
-                thread: thread::current(),
+                waker,
+                closed: AtomicBool::new(false),
             }),
+            reactor,
             queue: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::new()),
+            current: Cell::new(usize::MAX),
+            names: RefCell::new(HashMap::new()),
             timers: RefCell::new(Timers::default()),
             closing: Cell::new(false),
             main_queued: Cell::new(false),
+            busy_turns: Cell::new(0),
             next_task_id: Cell::new(1),
             handler: RefCell::new(None),
+            clock,
         }
     }
 
-    pub(crate) fn id(&self) -> u64 {
+    /// The loop's current time (see [`Clock`]).
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    pub(crate) fn id(&self) -> u32 {
         self.id
     }
 
     pub(crate) fn push(&self, entry: Entry) {
         self.queue.borrow_mut().push_back(entry);
+    }
+
+    /// Registry key of the task being polled, `usize::MAX` when none is.
+    pub(crate) fn current_key(&self) -> usize {
+        self.current.get()
     }
 
     pub(crate) fn is_closing(&self) -> bool {
@@ -213,13 +317,16 @@ impl Core {
                     .unwrap_or_else(|e| e.into_inner()),
             );
             let mut queue = self.queue.borrow_mut();
-            queue.extend(injected.into_iter().map(|Injected(r)| Entry::Task(r)));
+            queue.extend(injected.into_iter().map(|i| match i {
+                Injected::Task(r) => Entry::Task(r),
+                Injected::Call(f) => Entry::Callback(f),
+            }));
         }
         if self.shared.main_woken.swap(false, Ordering::Acquire) {
             self.schedule_main();
         }
         if self.timers.borrow().len() > 0 {
-            let now = Instant::now();
+            let now = self.now();
             loop {
                 // Release the borrow before waking: the waker may arm another timer.
                 let due = self.timers.borrow_mut().pop_due(now);
@@ -242,7 +349,9 @@ impl Core {
             };
             match entry {
                 Entry::Task(runnable) => {
+                    self.current.set(runnable.metadata().key());
                     runnable.run();
+                    self.current.set(usize::MAX);
                 }
                 Entry::Callback(f) => {
                     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
@@ -265,23 +374,42 @@ impl Core {
         false
     }
 
-    /// Blocks until something may be ready: the next deadline, or an unpark from another thread.
+    /// Blocks in the reactor until something may be ready: I/O, the next deadline, or a wake from
+    /// another thread (rule L6). On a virtual clock, a deadline is reached by moving the clock, not by waiting.
     fn park(&self) {
         if !self.queue.borrow().is_empty()
             || self.shared.has_injected.load(Ordering::Acquire)
             || self.shared.main_woken.load(Ordering::Acquire)
         {
-            return;
-        }
-        let deadline = self.timers.borrow_mut().next_deadline();
-        match deadline {
-            Some(d) => {
-                let now = Instant::now();
-                if d > now {
-                    thread::park_timeout(d - now);
+            // Busy: still collect ready I/O, without blocking, so busy tasks cannot starve it —
+            // every `BUSY_IO_INTERVAL` turns, as a system call each turn would cost more than a
+            // short turn does.
+            if self.reactor.len() > 0 {
+                let turns = self.busy_turns.get() + 1;
+                if turns >= BUSY_IO_INTERVAL {
+                    self.reactor.wait(Some(Duration::ZERO));
+                    self.busy_turns.set(0);
+                } else {
+                    self.busy_turns.set(turns);
                 }
             }
-            None => thread::park(),
+            return;
+        }
+        self.busy_turns.set(0); // this wait collects I/O
+        let deadline = self.timers.borrow_mut().next_deadline();
+        match (deadline, &self.clock) {
+            (Some(d), Clock::Virtual { start, elapsed }) => {
+                // Collect I/O that is ready now; jump the clock only if that woke nothing.
+                self.reactor.wait(Some(Duration::ZERO));
+                if self.queue.borrow().is_empty() {
+                    elapsed.set(elapsed.get().max(d.saturating_duration_since(*start)));
+                }
+            }
+            (Some(d), Clock::Real) => {
+                let now = Instant::now();
+                self.reactor.wait(Some(d.saturating_duration_since(now)));
+            }
+            (None, _) => self.reactor.wait(None),
         }
     }
 
@@ -289,16 +417,28 @@ impl Core {
     /// their futures are all dropped and the queue is empty.
     fn shut_down(&self) {
         self.closing.set(true);
+        let mut wake_all = true;
         loop {
-            let wakers: Vec<Waker> = self.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
-            wakers.into_iter().for_each(Waker::wake);
+            if wake_all {
+                let wakers: Vec<Waker> = self
+                    .tasks
+                    .borrow()
+                    .iter()
+                    .map(|(_, t)| t.waker.clone())
+                    .collect();
+                wakers.into_iter().for_each(Waker::wake);
+            }
             self.turn(&mut || false);
-            if self.tasks.borrow().is_empty()
-                && self.queue.borrow().is_empty()
-                && !self.shared.has_injected.load(Ordering::Acquire)
-            {
+            let idle =
+                self.queue.borrow().is_empty() && !self.shared.has_injected.load(Ordering::Acquire);
+            if idle && self.tasks.borrow().is_empty() {
                 break;
             }
+            // A woken task ends at its next turn, or once what it awaited has ended in turn (a
+            // chain of cancellations, one link per turn): waking everyone again each turn would
+            // make a long chain quadratic. Only when nothing at all is queued are the stragglers
+            // woken again.
+            wake_all = idle;
         }
         // Nothing can be scheduled any more; drop what is left (timers of dropped futures).
         *self.timers.borrow_mut() = Timers::default();
@@ -353,7 +493,7 @@ impl Wake for MainWaker {
         });
         if local != Some(true) {
             self.shared.main_woken.store(true, Ordering::Release);
-            self.shared.thread.unpark();
+            self.shared.notify();
         }
     }
 }
@@ -389,7 +529,45 @@ impl EventLoop {
     #[allow(clippy::new_without_default)]
     pub fn new() -> EventLoop {
         EventLoop {
-            core: Rc::new(Core::new()),
+            core: Rc::new(Core::new(Clock::Real)),
+        }
+    }
+
+    /// Creates a loop whose clock is virtual, for tests: time stands still while anything is
+    /// ready, and when nothing is, it jumps to the next timer's deadline at once. `sleep(1 hour)`
+    /// finishes immediately, and [`time`](EventLoop::time) then says an hour has passed; the order
+    /// of events is exactly the order they would have on the real clock, whatever the machine's
+    /// speed.
+    ///
+    /// The virtual clock starts at the real [`Instant::now`] of its creation and never moves on
+    /// its own: read it with [`EventLoop::time`] or [`now`](crate::now) (not `Instant::now`, which
+    /// keeps the machine's time). A task that is always ready (one that wakes itself forever)
+    /// therefore stops the clock. The loop never waits for a timer: when nothing is ready it
+    /// moves the clock to the next deadline at once, even if another thread is about to wake a
+    /// task; it waits for other threads only when no timer is armed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncio::{gather, sleep, EventLoop};
+    /// use std::time::Duration;
+    ///
+    /// let lp = EventLoop::with_virtual_time();
+    /// let start = lp.time();
+    /// let order = lp.run_until_complete(async {
+    ///     let late = async { sleep(Duration::from_secs(3600)).await; "an hour" };
+    ///     let soon = async { sleep(Duration::from_secs(60)).await; "a minute" };
+    ///     gather!(late, soon).await
+    /// });
+    /// assert_eq!(order, Ok(("an hour", "a minute")));
+    /// assert_eq!(lp.time() - start, Duration::from_secs(3600));
+    /// ```
+    pub fn with_virtual_time() -> EventLoop {
+        EventLoop {
+            core: Rc::new(Core::new(Clock::Virtual {
+                start: Instant::now(),
+                elapsed: Cell::new(Duration::ZERO),
+            })),
         }
     }
 
@@ -438,7 +616,8 @@ impl EventLoop {
     }
 
     /// The loop's clock: a monotonic [`Instant`], the reference for [`sleep_until`](crate::sleep_until)
-    /// (asyncio's `loop.time()`).
+    /// (asyncio's `loop.time()`). On a [virtual clock](EventLoop::with_virtual_time) it is the
+    /// virtual time.
     ///
     /// # Examples
     ///
@@ -452,7 +631,7 @@ impl EventLoop {
     /// assert!(lp.time() >= start + Duration::from_millis(2));
     /// ```
     pub fn time(&self) -> Instant {
-        Instant::now()
+        self.core.now()
     }
 
     /// Sets the handler for errors nobody can receive: a task that panicked and whose handle was
@@ -485,15 +664,16 @@ impl EventLoop {
 impl Drop for EventLoop {
     fn drop(&mut self) {
         let core = &self.core;
-        if core.tasks.borrow().is_empty() && core.queue.borrow().is_empty() {
-            return; // nothing to clean up (e.g. `run` refused inside a running loop)
+        // Nothing to clean up when nothing ever ran (e.g. `run` refused inside a running loop).
+        if !core.tasks.borrow().is_empty() || !core.queue.borrow().is_empty() {
+            // Dropped inside another running loop: clean up without entering; our tasks' wakes
+            // then reach us through the injection queue.
+            let _enter = CURRENT
+                .with(|c| c.borrow().is_none())
+                .then(|| Enter::new(core));
+            core.shut_down();
         }
-        // Dropped inside another running loop: clean up without entering; our tasks' wakes then
-        // reach us through the injection queue.
-        let _enter = CURRENT
-            .with(|c| c.borrow().is_none())
-            .then(|| Enter::new(core));
-        core.shut_down();
+        core.shared.close();
     }
 }
 
@@ -502,6 +682,7 @@ impl fmt::Debug for EventLoop {
         f.debug_struct("EventLoop")
             .field("tasks", &self.core.tasks.borrow().len())
             .field("timers", &self.core.timers.borrow().len())
+            .field("io_sources", &self.core.reactor.len())
             .finish()
     }
 }
@@ -510,7 +691,8 @@ impl fmt::Debug for EventLoop {
 ///
 /// When `future` finishes, every task still pending is cancelled and the loop runs until they have
 /// all finished; only then does `run` return (rule L1). A panic in `future` propagates to the
-/// caller after that clean-up.
+/// caller after that clean-up. On the main thread (Unix), Ctrl-C cancels `future`, the same
+/// clean-up runs, and the process then ends as interrupted (see [`signal`](crate::signal)).
 ///
 /// # Panics
 /// When called while an event loop is running on this thread (rule L2).
@@ -528,7 +710,34 @@ impl fmt::Debug for EventLoop {
 /// assert_eq!(answer, 42);
 /// ```
 pub fn run<F: IntoFuture>(future: F) -> F::Output {
+    #[cfg(unix)]
+    return crate::signal::run_main(future);
+    #[cfg(not(unix))]
     EventLoop::new().run_until_complete(future)
+}
+
+/// The running loop's clock: [`EventLoop::time`] from inside the loop (asyncio's
+/// `asyncio.get_running_loop().time()`). Use it rather than `Instant::now()` to compute deadlines
+/// for [`sleep_until`](crate::sleep_until), so that code works on a
+/// [virtual clock](EventLoop::with_virtual_time) too.
+///
+/// # Panics
+/// Outside a running event loop.
+///
+/// # Examples
+///
+/// ```
+/// use asyncio::{now, sleep, EventLoop};
+/// use std::time::Duration;
+///
+/// EventLoop::with_virtual_time().run_until_complete(async {
+///     let start = now();
+///     sleep(Duration::from_secs(90)).await;
+///     assert_eq!(now() - start, Duration::from_secs(90));
+/// });
+/// ```
+pub fn now() -> Instant {
+    current_core("now()").now()
 }
 
 /// Schedules `f` to run on the running loop's next turn, after what is already queued

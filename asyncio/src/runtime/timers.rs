@@ -19,8 +19,8 @@ use slab::Slab;
 /// is never mistaken for an older timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimerKey {
-    key: usize,
-    seq: u64,
+    pub(crate) key: u32,
+    pub(crate) seq: u64,
 }
 
 struct Entry {
@@ -42,17 +42,25 @@ impl Timers {
         self.next_seq += 1;
         let key = self.entries.insert(Entry { seq, waker });
         self.heap.push(Reverse((deadline, seq, key)));
+        let key = u32::try_from(key)
+            .unwrap_or_else(|_| panic!("more than {} timers armed on one loop", u32::MAX));
         TimerKey { key, seq }
     }
 
     /// True while the timer is armed and has not fired.
     pub(crate) fn is_armed(&self, t: TimerKey) -> bool {
-        self.entries.get(t.key).is_some_and(|e| e.seq == t.seq)
+        self.entries
+            .get(t.key as usize)
+            .is_some_and(|e| e.seq == t.seq)
     }
 
     /// Replaces the waker of an armed timer (a future polled with a new waker).
     pub(crate) fn update_waker(&mut self, t: TimerKey, waker: &Waker) {
-        if let Some(e) = self.entries.get_mut(t.key).filter(|e| e.seq == t.seq) {
+        if let Some(e) = self
+            .entries
+            .get_mut(t.key as usize)
+            .filter(|e| e.seq == t.seq)
+        {
             if !e.waker.will_wake(waker) {
                 e.waker = waker.clone();
             }
@@ -64,7 +72,7 @@ impl Timers {
         if !self.is_armed(t) {
             return None;
         }
-        let waker = self.entries.remove(t.key).waker;
+        let waker = self.entries.remove(t.key as usize).waker;
         // Rebuild once stale records are the majority: O(n) work paid for by n/2 cancels.
         if self.heap.len() > 64 && self.heap.len() > 2 * self.entries.len() {
             let entries = &self.entries;

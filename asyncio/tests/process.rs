@@ -1,0 +1,165 @@
+//! Subprocesses (issue 4): create_subprocess_exec with piped streams, communicate, wait, kill,
+//! reaping through SIGCHLD, and the faults — a program that does not exist, a child that dies
+//! before reading its input, reading after the child is gone. Under a watchdog; no durations.
+
+use std::io::ErrorKind;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use asyncio::{create_subprocess_exec, gather, run, spawn, yield_now};
+
+fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    let handle = thread::Builder::new()
+        .name(what.into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .unwrap();
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(v) => v,
+        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
+            Err(p) => std::panic::resume_unwind(p),
+            Ok(()) => unreachable!(),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: hung for 30 s (a lost wake?)"),
+    }
+}
+
+#[test]
+fn communicate_collects_stdout_stderr_and_the_exit_code() {
+    watchdog("communicate", || {
+        run(async {
+            let child =
+                create_subprocess_exec("sh", ["-c", "echo out; echo err >&2; exit 4"]).unwrap();
+            let out = child.communicate(None).await.unwrap();
+            assert_eq!(out.stdout, b"out\n");
+            assert_eq!(out.stderr, b"err\n");
+            assert_eq!(out.status.code(), Some(4));
+        })
+    });
+}
+
+#[test]
+fn communicate_feeds_stdin_and_closes_it() {
+    watchdog("feed", || {
+        run(async {
+            let child = create_subprocess_exec("wc", ["-c"]).unwrap();
+            let input = vec![b'x'; 300_000]; // more than a pipe holds: written as cat reads
+            let out = child.communicate(Some(&input)).await.unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "300000");
+        })
+    });
+}
+
+#[test]
+fn a_program_that_does_not_exist_is_not_found_and_named_in_the_error() {
+    run(async {
+        let err = create_subprocess_exec("no-such-program-asyncio", ["x"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("no-such-program-asyncio") && msg.contains("PATH"),
+            "{msg}"
+        );
+    });
+}
+
+#[test]
+fn a_killed_child_reports_the_signal() {
+    watchdog("kill", || {
+        run(async {
+            let mut child = create_subprocess_exec("sleep", ["30"]).unwrap();
+            assert_eq!(child.try_wait().unwrap(), None);
+            child.kill().unwrap();
+            let status = child.wait().await.unwrap();
+            assert_eq!(status.signal(), Some(9));
+            child.kill().unwrap(); // already reaped: nothing happens
+            assert_eq!(child.wait().await.unwrap(), status);
+        })
+    });
+}
+
+#[test]
+fn a_child_that_dies_without_reading_its_input_is_not_a_communicate_error() {
+    watchdog("dies early", || {
+        run(async {
+            let child = create_subprocess_exec("sh", ["-c", "exit 1"]).unwrap();
+            let out = child.communicate(Some(&vec![0u8; 1 << 20])).await.unwrap();
+            assert_eq!(out.status.code(), Some(1));
+        })
+    });
+}
+
+#[test]
+fn lines_stream_from_a_running_child_and_reads_after_it_is_gone_give_eof() {
+    watchdog("interactive", || {
+        run(async {
+            let mut child =
+                create_subprocess_exec("sh", ["-c", "echo ready; read name; echo hi $name"])
+                    .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let mut stdout = child.stdout.take().unwrap();
+            assert_eq!(stdout.readline().await.unwrap(), b"ready\n");
+            stdin.write_all(b"loop\n").await.unwrap();
+            assert_eq!(stdout.readline().await.unwrap(), b"hi loop\n");
+            assert!(child.wait().await.unwrap().success());
+            // The child is gone: its stdout reads end-of-file, every time.
+            assert_eq!(stdout.readline().await.unwrap(), b"");
+            assert_eq!(stdout.read(10).await.unwrap(), b"");
+            // And writing to its stdin fails with a broken pipe, not a panic.
+            let err = stdin.write_all(b"anyone?\n").await.unwrap_err();
+            assert_eq!(std::io::Error::from(err).kind(), ErrorKind::BrokenPipe);
+        })
+    });
+}
+
+#[test]
+fn many_children_waited_for_at_once_are_all_reaped() {
+    watchdog("many", || {
+        run(async {
+            let waits = (0..10).map(|i| async move {
+                let mut child = create_subprocess_exec("sh", ["-c", &format!("exit {i}")]).unwrap();
+                child.wait().await.unwrap().code()
+            });
+            let codes = gather(waits).await.unwrap();
+            assert_eq!(codes, (0..10).map(Some).collect::<Vec<_>>());
+        })
+    });
+}
+
+#[test]
+fn the_loop_runs_other_tasks_while_a_child_is_awaited() {
+    watchdog("not blocking", || {
+        run(async {
+            let mut child = create_subprocess_exec("sh", ["-c", "read x"]).unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let waiting = spawn(async move { child.wait().await.unwrap() });
+            yield_now().await;
+            assert!(!waiting.is_done());
+            // Only a task on this loop can let the child end: the loop must not be blocked.
+            stdin.write_all(b"go\n").await.unwrap();
+            assert!(waiting.await.unwrap().success());
+        })
+    });
+}
+
+#[test]
+fn a_configured_command_keeps_its_unpiped_streams() {
+    watchdog("spawn", || {
+        run(async {
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", "echo only-out"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped());
+            let mut child = asyncio::process::spawn(cmd).unwrap();
+            assert!(child.stdin.is_none());
+            let out = child.stdout.take().unwrap().read_to_end().await.unwrap();
+            assert_eq!(out, b"only-out\n");
+            assert!(child.wait().await.unwrap().success());
+        })
+    });
+}

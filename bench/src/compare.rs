@@ -1,0 +1,559 @@
+//! `compare`, `check` and `instructions`: each run in a fresh child process (`bench run`, found
+//! through `std::env::current_exe`), so memory figures are per run and a crash or a hang costs
+//! one run, not the table. Every child runs under a time limit and is killed past it.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{IsTerminal as _, Read};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::measure::Report;
+use crate::systems::System;
+use crate::workload::Workload;
+
+/// What to run: every workload × n × system, `runs` times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub ns: Vec<u64>,
+    pub runs: u32,
+    pub systems: Vec<System>,
+    pub workloads: Vec<Workload>,
+    pub json: Option<String>,
+    pub timeout_secs: u64,
+}
+
+impl Plan {
+    /// The (workload, n) pairs in table order, leaving out the sizes a workload refuses.
+    fn cases(&self) -> Vec<(Workload, u64)> {
+        let mut cases = Vec::new();
+        for &w in &self.workloads {
+            for &n in &self.ns {
+                if w.refuse(n).is_none() {
+                    cases.push((w, n));
+                }
+            }
+        }
+        cases
+    }
+}
+
+/// How one child run ended.
+#[derive(Debug, Clone)]
+enum Outcome {
+    /// It reported; `ok` may still be false.
+    Done(Report),
+    /// The system has no form of the workload here (Python or uvloop missing, no tasks).
+    Skipped(String),
+    /// It crashed, hung past the limit or printed no report.
+    Failed(String),
+}
+
+/// What a child process left behind.
+struct ChildRun {
+    status: Option<std::process::ExitStatus>,
+    stdout: String,
+    stderr: String,
+    timed_out: bool,
+}
+
+/// Runs `cmd` to completion or until `limit`, collecting its output.
+fn run_limited(mut cmd: Command, limit: Duration) -> Result<ChildRun, String> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    // Keep only the tail of each stream: a child that panics in every task can write
+    // gigabytes of messages, and only the last lines (and the report) matter.
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            const KEEP: usize = 64 * 1024;
+            let mut kept = Vec::new();
+            let mut buf = [0u8; 8192];
+            while let Ok(read @ 1..) = pipe.read(&mut buf) {
+                kept.extend_from_slice(&buf[..read]);
+                if kept.len() > 2 * KEEP {
+                    kept.drain(..kept.len() - KEEP);
+                }
+            }
+            String::from_utf8_lossy(&kept).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let began = Instant::now();
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if began.elapsed() > limit => {
+                timed_out = true;
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(format!("waiting for the child: {e}")),
+        }
+    };
+    Ok(ChildRun {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        timed_out,
+    })
+}
+
+fn this_exe() -> PathBuf {
+    std::env::current_exe().expect("the path of this executable")
+}
+
+fn run_args(system: System, workload: Workload, n: u64) -> [String; 7] {
+    [
+        "run".into(),
+        "--system".into(),
+        system.name().into(),
+        "--workload".into(),
+        workload.name().into(),
+        "--n".into(),
+        n.to_string(),
+    ]
+}
+
+/// The report line (the last line of stdout that parses as JSON), as an outcome.
+fn read_outcome(run: &ChildRun, limit: Duration) -> (Outcome, Option<Value>) {
+    if run.timed_out {
+        return (
+            Outcome::Failed(format!("timed out after {} s", limit.as_secs())),
+            None,
+        );
+    }
+    let line = run
+        .stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok());
+    let last_err = run.stderr.lines().last().unwrap_or("").trim().to_string();
+    let Some(value) = line else {
+        let status = run.status.map(|s| s.to_string()).unwrap_or_default();
+        return (
+            Outcome::Failed(format!("no report ({status}) {last_err}")),
+            None,
+        );
+    };
+    if let Some(why) = value.get("skipped").and_then(Value::as_str) {
+        return (Outcome::Skipped(why.to_string()), Some(value));
+    }
+    match Report::from_json(&value) {
+        Some(report) if report.ok => (Outcome::Done(report), Some(value)),
+        Some(_) => (
+            Outcome::Failed(format!("result wrong: {last_err}")),
+            Some(value),
+        ),
+        None => (
+            Outcome::Failed(format!("bad report line: {value}")),
+            Some(value),
+        ),
+    }
+}
+
+/// One `bench run` in a child process under the plan's time limit.
+fn run_one(
+    system: System,
+    workload: Workload,
+    n: u64,
+    limit: Duration,
+) -> (Outcome, Option<Value>) {
+    let mut cmd = Command::new(this_exe());
+    // One line per panic, not a backtrace per task.
+    cmd.args(run_args(system, workload, n))
+        .env("RUST_BACKTRACE", "0");
+    match run_limited(cmd, limit) {
+        Ok(run) => read_outcome(&run, limit),
+        Err(e) => (Outcome::Failed(e), None),
+    }
+}
+
+/// `bench check`: every system on every workload once; any failure fails the command.
+pub fn check(plan: &Plan) -> Result<ExitCode, String> {
+    let limit = Duration::from_secs(plan.timeout_secs);
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for (w, n) in plan.cases() {
+        for &s in &plan.systems {
+            let (outcome, _) = run_one(s, w, n, limit);
+            let verdict = match &outcome {
+                Outcome::Done(r) => {
+                    passed += 1;
+                    format!("ok       {:.3} s", r.secs)
+                }
+                Outcome::Skipped(why) => {
+                    skipped += 1;
+                    format!("skipped  {why}")
+                }
+                Outcome::Failed(why) => {
+                    failed += 1;
+                    format!("FAILED   {why}")
+                }
+            };
+            println!("{:<20} {:<13} n={n:<8} {verdict}", s.name(), w.name());
+        }
+    }
+    println!("check: {passed} passed, {failed} failed, {skipped} skipped");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `bench compare`: the runs, interleaved (run 1 of every configuration, then run 2, ...), then
+/// the table of medians and ratios.
+pub fn compare(plan: &Plan) -> Result<ExitCode, String> {
+    let limit = Duration::from_secs(plan.timeout_secs);
+    let cases = plan.cases();
+    let total = cases.len() * plan.systems.len() * plan.runs as usize;
+    let mut results: HashMap<(Workload, u64, System), Vec<Outcome>> = HashMap::new();
+    let mut json_lines = String::new();
+    let mut done = 0;
+    let began = Instant::now();
+    let on_terminal = std::io::stderr().is_terminal();
+    for run in 1..=plan.runs {
+        for &(w, n) in &cases {
+            for &s in &plan.systems {
+                done += 1;
+                let seen = results.entry((w, n, s)).or_default();
+                if matches!(seen.first(), Some(Outcome::Skipped(_))) {
+                    continue;
+                }
+                let progress = format!(
+                    "[{done}/{total}, {:.0} s] run {run}/{}: {} n={n} {}",
+                    began.elapsed().as_secs_f64(),
+                    plan.runs,
+                    w.name(),
+                    s.name()
+                );
+                if on_terminal {
+                    eprint!("\r\x1b[2K{progress}");
+                } else {
+                    eprintln!("{progress}");
+                }
+                let (outcome, value) = run_one(s, w, n, limit);
+                let mut line = value.unwrap_or_else(
+                    || serde_json::json!({ "system": s.name(), "workload": w.name(), "n": n }),
+                );
+                line["run"] = run.into();
+                if let Outcome::Failed(why) = &outcome {
+                    line["failed"] = why.clone().into();
+                }
+                json_lines.push_str(&line.to_string());
+                json_lines.push('\n');
+                seen.push(outcome);
+            }
+        }
+    }
+    let clear = if on_terminal { "\r\x1b[2K" } else { "" };
+    eprintln!(
+        "{clear}{total} runs in {:.0} s",
+        began.elapsed().as_secs_f64()
+    );
+    if let Some(path) = &plan.json {
+        std::fs::write(path, &json_lines).map_err(|e| format!("cannot write {path}: {e}"))?;
+    }
+    print!("{}", table(plan, &cases, &results));
+    let failed = results
+        .values()
+        .flatten()
+        .any(|o| matches!(o, Outcome::Failed(_)));
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Medians of the good runs of one configuration.
+struct Medians {
+    secs: f64,
+    ns_per_item: f64,
+    bytes_per_item: f64,
+    peak_mb: f64,
+    teardown_secs: f64,
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let m = xs.len() / 2;
+    if xs.len() % 2 == 1 {
+        xs[m]
+    } else {
+        (xs[m - 1] + xs[m]) / 2.0
+    }
+}
+
+/// The medians, or why there are none (a skip, or failures).
+fn summarise(outcomes: &[Outcome]) -> Result<Medians, String> {
+    let reports: Vec<&Report> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Done(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    if let Some(Outcome::Skipped(why)) = outcomes.first() {
+        return Err(format!("skipped: {why}"));
+    }
+    let failures: Vec<&String> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Failed(why) => Some(why),
+            _ => None,
+        })
+        .collect();
+    if let Some(why) = failures.first() {
+        return Err(format!(
+            "FAILED {} of {}: {why}",
+            failures.len(),
+            outcomes.len()
+        ));
+    }
+    let take = |f: fn(&Report) -> f64| median(reports.iter().map(|r| f(r)).collect());
+    Ok(Medians {
+        secs: take(|r| r.secs),
+        ns_per_item: take(|r| r.ns_per_item),
+        bytes_per_item: take(|r| r.rss_bytes_per_item),
+        peak_mb: take(|r| r.peak_rss_kb as f64 / 1024.0),
+        teardown_secs: take(|r| r.teardown_secs),
+    })
+}
+
+/// `ours / theirs`, or "-" when either is missing or theirs is zero.
+fn ratio(ours: Option<f64>, theirs: Option<f64>) -> String {
+    match (ours, theirs) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+        _ => "-".into(),
+    }
+}
+
+fn table(
+    plan: &Plan,
+    cases: &[(Workload, u64)],
+    results: &HashMap<(Workload, u64, System), Vec<Outcome>>,
+) -> String {
+    let mut out = String::new();
+    let medians: HashMap<(Workload, u64, System), Result<Medians, String>> =
+        results.iter().map(|(k, v)| (*k, summarise(v))).collect();
+    let get = |w, n, s| medians.get(&(w, n, s)).and_then(|m| m.as_ref().ok());
+    let ours = System::Asyncio;
+    let _ = writeln!(
+        out,
+        "\nMedians of {} run(s); ratios are ours (asyncio) / this system: below 1 means ours is faster / smaller.",
+        plan.runs
+    );
+    for &(w, n) in cases {
+        let _ = writeln!(out, "\n## {} n={n}", w.name());
+        let _ = writeln!(
+            out,
+            "{:<20} {:>9} {:>10} {:>11} {:>9} {:>12} {:>10} {:>10}",
+            "system",
+            "secs",
+            "ns/item",
+            "bytes/item",
+            "peak MB",
+            "teardown ms",
+            "time ratio",
+            "mem ratio"
+        );
+        for &s in &plan.systems {
+            match &medians[&(w, n, s)] {
+                Ok(m) => {
+                    let o = get(w, n, ours);
+                    let _ = writeln!(
+                        out,
+                        "{:<20} {:>9.4} {:>10.1} {:>11.1} {:>9.1} {:>12.2} {:>10} {:>10}",
+                        s.name(),
+                        m.secs,
+                        m.ns_per_item,
+                        m.bytes_per_item,
+                        m.peak_mb,
+                        m.teardown_secs * 1e3,
+                        ratio(o.map(|o| o.ns_per_item), Some(m.ns_per_item)),
+                        ratio(o.map(|o| o.bytes_per_item), Some(m.bytes_per_item)),
+                    );
+                }
+                Err(why) => {
+                    let _ = writeln!(out, "{:<20} {why}", s.name());
+                }
+            }
+        }
+    }
+    let others: Vec<System> = plan
+        .systems
+        .iter()
+        .copied()
+        .filter(|&s| s != ours)
+        .collect();
+    if plan.systems.contains(&ours) && !others.is_empty() {
+        for (title, pick) in [
+            (
+                "time: ours / theirs (ns per item)",
+                (|m: &Medians| m.ns_per_item) as fn(&Medians) -> f64,
+            ),
+            ("memory: ours / theirs (bytes per item)", |m: &Medians| {
+                m.bytes_per_item
+            }),
+        ] {
+            let _ = writeln!(out, "\n## Summary, {title}");
+            let _ = write!(out, "{:<24}", "workload n");
+            for s in &others {
+                let _ = write!(out, " {:>12}", short(s.name()));
+            }
+            let _ = writeln!(out);
+            for &(w, n) in cases {
+                let _ = write!(out, "{:<24}", format!("{} {n}", w.name()));
+                let o = get(w, n, ours).map(pick);
+                for &s in &others {
+                    let _ = write!(out, " {:>12}", ratio(o, get(w, n, s).map(pick)));
+                }
+                let _ = writeln!(out);
+            }
+        }
+    }
+    out
+}
+
+fn short(name: &str) -> &str {
+    if name == "futures-concurrency" {
+        "futures-conc"
+    } else {
+        name
+    }
+}
+
+/// `bench instructions`: spawn_yield under callgrind at the smallest and largest n, for each
+/// system; instructions per child = ΔIr / Δn (process start-up and runtime construction cancel
+/// out in the difference).
+pub fn instructions(ns: &[u64], systems: &[System]) -> Result<ExitCode, String> {
+    let (n1, n2) = match (ns.iter().min(), ns.iter().max()) {
+        (Some(&a), Some(&b)) if a < b => (a, b),
+        _ => return Err("instructions needs two different sizes, e.g. --n 10000,20000".into()),
+    };
+    let dir = std::env::temp_dir().join(format!("bench-callgrind-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    println!("spawn_yield under valgrind --tool=callgrind; instructions per child = (Ir(n2) - Ir(n1)) / (n2 - n1)");
+    println!(
+        "{:<20} {:>14} {:>14} {:>16}",
+        "system",
+        format!("Ir n={n1}"),
+        format!("Ir n={n2}"),
+        "instr/child"
+    );
+    let mut failed = false;
+    for &s in systems {
+        if s.is_python() {
+            println!(
+                "{:<20} skipped: callgrind counts the interpreter, not the loop",
+                s.name()
+            );
+            continue;
+        }
+        let mut counts = Vec::new();
+        for n in [n1, n2] {
+            let file = dir.join(format!("callgrind.{}.{n}", s.name()));
+            let mut cmd = Command::new("valgrind");
+            cmd.arg("--tool=callgrind")
+                .arg(format!("--callgrind-out-file={}", file.display()))
+                .arg(this_exe())
+                .args(run_args(s, Workload::SpawnYield, n));
+            let limit = Duration::from_secs(600);
+            let counted =
+                run_limited(cmd, limit).and_then(|run| match read_outcome(&run, limit).0 {
+                    Outcome::Done(_) => total_instructions(&file),
+                    Outcome::Skipped(why) => Err(format!("skipped: {why}")),
+                    Outcome::Failed(why) => {
+                        Err(format!("{why} {}", run.stderr.lines().last().unwrap_or("")))
+                    }
+                });
+            let _ = std::fs::remove_file(&file);
+            counts.push(counted);
+        }
+        match (&counts[0], &counts[1]) {
+            (Ok(a), Ok(b)) => println!(
+                "{:<20} {:>14} {:>14} {:>16.0}",
+                s.name(),
+                a,
+                b,
+                (*b as f64 - *a as f64) / (n2 - n1) as f64
+            ),
+            (Err(e), _) | (_, Err(e)) => {
+                failed = true;
+                println!("{:<20} FAILED: {e}", s.name());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The total instruction count (`summary:` or `totals:` line) of a callgrind out file.
+fn total_instructions(file: &std::path::Path) -> Result<u64, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    parse_total(&text).ok_or_else(|| format!("no summary or totals line in {}", file.display()))
+}
+
+fn parse_total(text: &str) -> Option<u64> {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("summary:"))
+        .or_else(|| text.lines().find(|l| l.starts_with("totals:")))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_line_of_a_callgrind_file_gives_the_total() {
+        let text = "events: Ir\nfl=a\n1 2\nsummary: 12345 9\ntotals: 999\n";
+        assert_eq!(parse_total(text), Some(12345));
+        assert_eq!(parse_total("totals: 77\n"), Some(77));
+        assert_eq!(parse_total("events: Ir\n"), None);
+    }
+
+    #[test]
+    fn medians_take_the_middle_or_the_mean_of_the_two_middles() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn nested_is_left_out_of_sizes_that_are_not_powers_of_ten() {
+        let plan = Plan {
+            ns: vec![1000, 5000],
+            runs: 1,
+            systems: vec![System::Asyncio],
+            workloads: vec![Workload::Nested, Workload::Ready],
+            json: None,
+            timeout_secs: 1,
+        };
+        assert_eq!(
+            plan.cases(),
+            vec![
+                (Workload::Nested, 1000),
+                (Workload::Ready, 1000),
+                (Workload::Ready, 5000)
+            ]
+        );
+    }
+}
