@@ -339,6 +339,18 @@ where
     }
 }
 
+/// Panics unless the running loop is the one with id `loop_id` (when there is one): a task or
+/// gather makes progress only on its own loop, so using it from another would hang.
+pub(crate) fn assert_on_loop(loop_id: Option<u32>, what: &str) {
+    if loop_id.is_some() && runtime::try_with_core(|core| core.id()) != loop_id {
+        panic!(
+            "{what} outside the event loop it belongs to (on another loop, or none): it makes \
+             progress only on its own loop, so use it from a future running there (asyncio: \
+             \"attached to a different loop\")"
+        );
+    }
+}
+
 /// The engine of a task handle, shared by [`Task`] and gather children.
 #[doc(hidden)]
 pub struct RawTask<T, E> {
@@ -424,6 +436,9 @@ impl<T, E> RawTask<T, E> {
         let out = Pin::new(task).poll(cx);
         if out.is_ready() {
             self.header().set(RETRIEVED);
+        } else {
+            // Awaited elsewhere, it would wait forever: the task runs only on its own loop.
+            assert_on_loop(Some(self.core.id()), "a Task was awaited");
         }
         out
     }

@@ -602,3 +602,58 @@ fn bug_a_sleep_moved_to_another_loop_steals_no_other_sleeps_wake_up() {
         assert_eq!(out, Ok("woken"));
     });
 }
+
+// L2. Bug: awaiting, on one loop, a task that runs on another (idle) loop hung forever: the task
+// can only run on its own loop. asyncio refuses ("attached to a different loop"); so do we.
+#[test]
+fn bug_awaiting_a_task_of_another_loop_hung_instead_of_refusing() {
+    within_a_minute(|| {
+        let first = EventLoop::new();
+        let task = first.run_until_complete(async {
+            spawn(async {
+                yield_now().await;
+                1
+            })
+        });
+        let second = EventLoop::new();
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            second.run_until_complete(task)
+        }));
+        let message = *refused.expect_err("refused").downcast::<String>().unwrap();
+        assert!(
+            message.contains("outside the event loop it belongs to"),
+            "{message}"
+        );
+        assert_usable(&second);
+    });
+}
+
+// L2. The same for a gather created on another loop, and for a task of another loop handed to a
+// gather.
+#[test]
+fn bug_awaiting_a_gather_of_another_loop_or_gathering_its_tasks_hung_instead_of_refusing() {
+    within_a_minute(|| {
+        let first = EventLoop::new();
+        let (g, t) = first.run_until_complete(async {
+            let g = gather([async {
+                yield_now().await;
+                1
+            }]);
+            (g, spawn(async { 2 }))
+        });
+        let second = EventLoop::new();
+        let second = &second;
+        for attempt in [
+            Box::new(move || drop(second.run_until_complete(g))) as Box<dyn FnOnce()>,
+            Box::new(move || drop(second.run_until_complete(async { gather([t]).await }))),
+        ] {
+            let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(attempt));
+            let message = *refused.expect_err("refused").downcast::<String>().unwrap();
+            assert!(
+                message.contains("outside the event loop it belongs to"),
+                "{message}"
+            );
+        }
+        assert_usable(second);
+    });
+}

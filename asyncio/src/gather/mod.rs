@@ -126,6 +126,7 @@ impl<T: 'static> IntoChild<Plain> for Task<T> {
     type Error = Infallible;
     type Child = RawTask<T, Infallible>;
     fn into_child_at(self, _: &'static Location<'static>) -> Self::Child {
+        task::assert_on_loop(Some(self.raw.core().id()), "a Task was gathered");
         self.raw
     }
 }
@@ -135,6 +136,7 @@ impl<T: 'static, E: 'static> IntoChild<Try<E>> for Task<Result<T, E>> {
     type Error = E;
     type Child = FallibleTask<T, E>;
     fn into_child_at(self, _: &'static Location<'static>) -> Self::Child {
+        task::assert_on_loop(Some(self.raw.core().id()), "a Task was gathered");
         FallibleTask(self.raw)
     }
 }
@@ -144,6 +146,7 @@ impl<O: 'static> IntoChild<Plain> for Gather<O, Infallible> {
     type Error = Infallible;
     type Child = Self;
     fn into_child_at(self, _: &'static Location<'static>) -> Self {
+        task::assert_on_loop(self.node.loop_id(), "a Gather was gathered");
         self
     }
 }
@@ -153,6 +156,7 @@ impl<O: 'static, E: 'static> IntoChild<Try<E>> for Gather<O, E> {
     type Error = E;
     type Child = Self;
     fn into_child_at(self, _: &'static Location<'static>) -> Self {
+        task::assert_on_loop(self.node.loop_id(), "a Gather was gathered");
         self
     }
 }
@@ -162,6 +166,7 @@ impl<T: 'static> IntoChild<Plain> for Shield<T> {
     type Error = Infallible;
     type Child = ShieldChild<T>;
     fn into_child_at(self, _: &'static Location<'static>) -> Self::Child {
+        task::assert_on_loop(Some(self.task.raw.core().id()), "a Task was gathered");
         ShieldChild {
             raw: self.task.raw,
             listener: None,
@@ -298,6 +303,8 @@ pub trait Node: Listener {
     fn is_done(&self) -> bool;
     fn is_cancelled(&self) -> bool;
     fn len(&self) -> usize;
+    /// The id of the loop the children run on (`None` for a gather with no children).
+    fn loop_id(&self) -> Option<u32>;
     fn set_mode(&self, mode: Mode);
     fn set_listener(&self, listener: Rc<dyn Listener>, index: u32);
     /// Queues `f` once the gather is decided (at once if it is): any number of them, unlike the
@@ -599,6 +606,10 @@ impl<C: Children> Node for GatherState<C> {
 
     fn len(&self) -> usize {
         self.len.get()
+    }
+
+    fn loop_id(&self) -> Option<u32> {
+        self.core.as_ref().map(|core| core.id())
     }
 
     fn set_mode(&self, mode: Mode) {
@@ -943,6 +954,7 @@ impl<O: 'static, E: 'static> Gather<O, E> {
         if self.node.is_done() {
             Poll::Ready(self.take_output())
         } else {
+            task::assert_on_loop(self.node.loop_id(), "a Gather was awaited");
             self.node.register(cx.waker());
             Poll::Pending
         }
