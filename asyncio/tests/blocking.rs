@@ -2,6 +2,9 @@
 //! `call_soon_threadsafe` / `run_coroutine_threadsafe` from other threads. Every test that could
 //! hang on a lost wake runs under a watchdog; none asserts a duration.
 
+mod common;
+
+use common::watchdog;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
@@ -11,24 +14,6 @@ use asyncio::{
     gather, run, spawn, to_thread, yield_now, BlockingPool, EventLoop, LoopClosed, LoopHandle,
     TaskError,
 };
-
-fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::Builder::new()
-        .name(what.into())
-        .spawn(move || {
-            let _ = tx.send(f());
-        })
-        .unwrap();
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(p) => std::panic::resume_unwind(p),
-            Ok(()) => unreachable!(),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: hung for 30 s (a lost wake?)"),
-    }
-}
 
 #[test]
 fn to_thread_runs_the_call_on_another_thread_and_returns_its_value() {

@@ -6,9 +6,12 @@
 //! No test asserts that something took *at most* some time: order is made deterministic by counting
 //! loop turns with `yield_now()` and by explicit deadlines.
 
+mod common;
+
+use common::watchdog;
 use std::cell::{Cell, RefCell};
 use std::future::{pending, poll_fn, Future};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -22,26 +25,6 @@ use asyncio::{
 };
 
 const WATCHDOG: Duration = Duration::from_secs(30);
-
-/// Runs `f` on a thread of its own and returns its result; fails the test, instead of hanging, when
-/// `f` has not finished after 30 s. A panic in `f` is passed on as it is.
-fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::Builder::new()
-        .name(what.to_owned())
-        .spawn(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-        })
-        .expect("start the watched thread");
-    match rx.recv_timeout(WATCHDOG) {
-        Ok(Ok(out)) => out,
-        Ok(Err(panic)) => resume_unwind(panic),
-        Err(_) => panic!(
-            "{what}: still running after {WATCHDOG:?}: a wake was lost, or the loop is waiting for \
-             something that should have been cancelled"
-        ),
-    }
-}
 
 /// Runs its closure when dropped: the Rust form of a task's `finally:` clause.
 struct OnDrop<F: FnOnce()>(Option<F>);

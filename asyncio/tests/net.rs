@@ -4,35 +4,18 @@
 //! Every test runs under a watchdog (a lost wake would hang, so it fails instead), uses only
 //! 127.0.0.1 with ephemeral ports, and asserts outcomes, never durations.
 
+mod common;
+
+use common::watchdog;
 use std::future::poll_fn;
 use std::io::ErrorKind;
 use std::net::Shutdown;
 use std::pin::Pin;
-use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
 
 use asyncio::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 use asyncio::{gather, run, spawn, yield_now, EventLoop};
 use futures_io::{AsyncRead, AsyncWrite};
-
-fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::Builder::new()
-        .name(what.into())
-        .spawn(move || {
-            let _ = tx.send(f());
-        })
-        .unwrap();
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(p) => std::panic::resume_unwind(p),
-            Ok(()) => unreachable!(),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: hung for 30 s (a lost wake?)"),
-    }
-}
 
 async fn read_to_end(s: &TcpStream) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();

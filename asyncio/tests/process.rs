@@ -2,32 +2,14 @@
 //! reaping through SIGCHLD, and the faults — a program that does not exist, a child that dies
 //! before reading its input, reading after the child is gone. Under a watchdog; no durations.
 
+mod common;
+
+use common::watchdog;
 use std::io::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
 
 use asyncio::{create_subprocess_exec, gather, run, spawn, yield_now};
-
-fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::Builder::new()
-        .name(what.into())
-        .spawn(move || {
-            let _ = tx.send(f());
-        })
-        .unwrap();
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(p) => std::panic::resume_unwind(p),
-            Ok(()) => unreachable!(),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: hung for 30 s (a lost wake?)"),
-    }
-}
 
 #[test]
 fn communicate_collects_stdout_stderr_and_the_exit_code() {

@@ -2,35 +2,17 @@
 //! Ctrl-C. Each test uses its own signal, since tests of one binary share the process; a signal is
 //! only raised while something listens for it. Under a watchdog; no durations asserted.
 
+mod common;
+
+use common::watchdog;
 use std::cell::Cell;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::rc::Rc;
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
 
 use asyncio::signal::consts::{SIGALRM, SIGHUP, SIGKILL, SIGSEGV, SIGUSR1, SIGUSR2, SIGWINCH};
 use asyncio::signal::{add_signal_handler, raise, Signal};
 use asyncio::{run, spawn, yield_now};
-
-fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::Builder::new()
-        .name(what.into())
-        .spawn(move || {
-            let _ = tx.send(f());
-        })
-        .unwrap();
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(p) => std::panic::resume_unwind(p),
-            Ok(()) => unreachable!(),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: hung for 30 s (a lost wake?)"),
-    }
-}
 
 #[test]
 fn a_waiting_task_receives_a_delivered_signal() {

@@ -3,34 +3,16 @@
 //! errors for an early end, a long line, a reset and a use after close. Loopback only, under a
 //! watchdog; no durations asserted.
 
+mod common;
+
+use common::watchdog;
 use std::cell::RefCell;
 use std::io::ErrorKind;
 use std::rc::Rc;
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
 
 use asyncio::net::UnixStream;
 use asyncio::streams::{split, StreamError, StreamReader, StreamWriter};
 use asyncio::{gather, open_connection, run, start_server, yield_now, EventLoop};
-
-fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::Builder::new()
-        .name(what.into())
-        .spawn(move || {
-            let _ = tx.send(f());
-        })
-        .unwrap();
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(p) => std::panic::resume_unwind(p),
-            Ok(()) => unreachable!(),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: hung for 30 s (a lost wake?)"),
-    }
-}
 
 /// A reader over a pipe that already holds `data` and then ends.
 async fn reader_of(data: &[u8], limit: usize) -> StreamReader {

@@ -6,9 +6,11 @@
 //! sleep lasts *at least* its duration). Orders are made deterministic with explicit deadlines and
 //! by counting loop turns.
 
+mod common;
+
+use common::watchdog;
 use std::cell::{Cell, RefCell};
 use std::future::{pending, poll_fn, Future};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::mpsc;
@@ -19,24 +21,6 @@ use std::time::{Duration, Instant};
 use asyncio::{
     call_soon, gather, now, run, sleep, sleep_until, spawn, yield_now, EventLoop, TaskError,
 };
-
-const WATCHDOG: Duration = Duration::from_secs(30);
-
-/// Runs `f` on a thread of its own; fails the test, instead of hanging, after 30 s.
-fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::Builder::new()
-        .name(what.to_owned())
-        .spawn(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-        })
-        .expect("start the watched thread");
-    match rx.recv_timeout(WATCHDOG) {
-        Ok(Ok(out)) => out,
-        Ok(Err(panic)) => resume_unwind(panic),
-        Err(_) => panic!("{what}: still running after {WATCHDOG:?}: a timer never woke its task"),
-    }
-}
 
 /// Runs `fut` on a fresh loop with a virtual clock, under the watchdog.
 fn run_virtual<F: Future + 'static>(fut: impl FnOnce() -> F + Send + 'static) -> F::Output
