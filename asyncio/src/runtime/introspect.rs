@@ -175,15 +175,10 @@ impl Core {
     }
 
     fn info(&self, task: &Registered, state: TaskState) -> TaskInfo {
-        let id = task.task.header().id();
+        let header = task.task.header();
         TaskInfo {
-            id,
-            name: self
-                .names
-                .borrow()
-                .get(&id)
-                .cloned()
-                .unwrap_or_else(|| format!("Task-{id}")),
+            id: header.id(),
+            name: header.name(),
             location: task.location,
             state,
         }

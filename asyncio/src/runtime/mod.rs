@@ -34,7 +34,7 @@ pub(crate) mod reactor;
 pub(crate) mod timers;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
@@ -158,6 +158,26 @@ static NEXT_LOOP_ID: AtomicU32 = AtomicU32::new(1);
 thread_local! {
     /// The loop running on this thread, if any.
     static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+    /// The loops made on this thread and not dropped yet.
+    static THREAD_LOOPS: RefCell<Vec<std::rc::Weak<Core>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The loop with id `loop_id` if it lives on this thread, running or not: how a task handle,
+/// which keeps only its loop's id, reaches its loop.
+pub(crate) fn loop_core(loop_id: u32) -> Option<Rc<Core>> {
+    try_with_core(|c| (c.id == loop_id).then(|| c.clone()))
+        .flatten()
+        .or_else(|| {
+            THREAD_LOOPS
+                .try_with(|l| {
+                    l.borrow()
+                        .iter()
+                        .filter_map(std::rc::Weak::upgrade)
+                        .find(|c| c.id == loop_id)
+                })
+                .ok()
+                .flatten()
+        })
 }
 
 /// Calls `f` with the running loop, or returns `None` when no loop runs on this thread.
@@ -190,8 +210,6 @@ pub(crate) struct Core {
     pub(crate) tasks: RefCell<Slab<Registered>>,
     /// Registry key of the task being polled, `usize::MAX` when none is.
     current: Cell<usize>,
-    /// Names given with `set_name` to tasks still alive, by task id (for the dump).
-    pub(crate) names: RefCell<HashMap<u64, String>>,
     pub(crate) timers: RefCell<Timers>,
     pub(crate) reactor: Reactor,
     /// Set by the clean-up: every task is cancelled at its next turn, new ones before they start.
@@ -257,7 +275,6 @@ impl Core {
             queue: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::new()),
             current: Cell::new(usize::MAX),
-            names: RefCell::new(HashMap::new()),
             timers: RefCell::new(Timers::default()),
             closing: Cell::new(false),
             main_queued: Cell::new(false),
@@ -537,9 +554,7 @@ impl EventLoop {
     /// ```
     #[allow(clippy::new_without_default)]
     pub fn new() -> EventLoop {
-        EventLoop {
-            core: Rc::new(Core::new(Clock::Real)),
-        }
+        EventLoop::with_clock(Clock::Real)
     }
 
     /// Creates a loop whose clock is virtual, for tests: time stands still while anything is
@@ -572,12 +587,16 @@ impl EventLoop {
     /// assert_eq!(lp.time() - start, Duration::from_secs(3600));
     /// ```
     pub fn with_virtual_time() -> EventLoop {
-        EventLoop {
-            core: Rc::new(Core::new(Clock::Virtual {
-                start: Instant::now(),
-                elapsed: Cell::new(Duration::ZERO),
-            })),
-        }
+        EventLoop::with_clock(Clock::Virtual {
+            start: Instant::now(),
+            elapsed: Cell::new(Duration::ZERO),
+        })
+    }
+
+    fn with_clock(clock: Clock) -> EventLoop {
+        let core = Rc::new(Core::new(clock));
+        THREAD_LOOPS.with(|l| l.borrow_mut().push(Rc::downgrade(&core)));
+        EventLoop { core }
     }
 
     /// Runs the loop until `future` completes and returns its output (asyncio's
@@ -683,6 +702,11 @@ impl Drop for EventLoop {
             core.shut_down();
         }
         core.shared.close();
+        let id = core.id;
+        let _ = THREAD_LOOPS.try_with(|l| {
+            l.borrow_mut()
+                .retain(|c| c.upgrade().is_some_and(|c| c.id != id))
+        });
     }
 }
 

@@ -124,14 +124,7 @@ impl Header {
         self.id_flags.get() & ((1 << FLAGS_SHIFT) - 1)
     }
 
-    fn has_name(&self) -> bool {
-        let extras = self.extras.take();
-        let named = extras.as_ref().is_some_and(|e| e.name.is_some());
-        self.extras.set(extras);
-        named
-    }
-
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         let extras = self.extras.take();
         let name = match extras.as_ref().and_then(|e| e.name.clone()) {
             Some(n) => n,
@@ -313,10 +306,7 @@ where
 /// done callbacks to the queue, and report a panic nobody can retrieve.
 fn finish(header: &Header, core: &Core, unretrieved: Option<&Panic>) {
     header.set(DONE);
-    let registered = core.tasks.borrow_mut().try_remove(header.key());
-    if registered.is_some() && header.has_name() {
-        core.names.borrow_mut().remove(&header.id());
-    }
+    core.tasks.borrow_mut().try_remove(header.key());
     match header.waiter.take() {
         Waiter::Listener(listener, index) => core.push(Entry::Notify(listener, index)),
         Waiter::Waker(waker) => waker.wake(),
@@ -379,7 +369,6 @@ where
     core.push(Entry::Task(scheduled));
     RawTask {
         ptr,
-        core: core.clone(),
         output: PhantomData,
     }
 }
@@ -397,11 +386,11 @@ pub(crate) fn assert_on_loop(loop_id: Option<u32>, what: &str) {
 }
 
 /// The engine of a task handle, shared by [`Task`] and gather children: one reference to the
-/// task, and the right to its output.
+/// task, and the right to its output. One pointer: the loop is found by the id in the header.
+/// `!Send` (the pointer), as the task's state is the loop thread's.
 #[doc(hidden)]
 pub struct RawTask<T, E> {
     ptr: NonNull<Header>,
-    core: Rc<Core>,
     output: PhantomData<fn() -> TaskResult<T, E>>,
 }
 
@@ -414,8 +403,21 @@ impl<T, E> RawTask<T, E> {
         unsafe { self.ptr.as_ref() }
     }
 
-    pub(crate) fn core(&self) -> &Rc<Core> {
-        &self.core
+    /// The id of the task's loop.
+    pub(crate) fn loop_id(&self) -> u32 {
+        self.header().loop_id
+    }
+
+    /// The task's loop, if it is still alive (it lives on this thread, as the handle does).
+    fn core(&self) -> Option<Rc<Core>> {
+        runtime::loop_core(self.header().loop_id)
+    }
+
+    /// Queues `entry` on the task's loop; dropped if the loop is gone (nothing would run it).
+    pub(crate) fn push(&self, entry: Entry) {
+        if let Some(core) = self.core() {
+            core.push(entry);
+        }
     }
 
     pub(crate) fn is_done(&self) -> bool {
@@ -445,7 +447,7 @@ impl<T, E> RawTask<T, E> {
     pub(crate) fn set_listener(&self, listener: Rc<dyn Listener>, index: u32) {
         let header = self.header();
         if header.has(DONE) {
-            self.core.push(Entry::Notify(listener, index));
+            self.push(Entry::Notify(listener, index));
         } else {
             header.waiter.set(Waiter::Listener(listener, index));
         }
@@ -474,7 +476,9 @@ impl<T, E> RawTask<T, E> {
             !header.has(DONE),
             "a finished task keeps its output for its handle"
         );
-        if self.core.current_key() == header.key() {
+        if runtime::try_with_core(|c| c.id() == header.loop_id && c.current_key() == header.key())
+            == Some(true)
+        {
             panic!(
                 "a task awaited its own handle: it would wait forever for itself to finish; \
                  await another task, or return from this one"
@@ -505,7 +509,7 @@ impl<T, E> RawTask<T, E> {
     fn add_done_callback(&self, f: Box<dyn FnOnce()>) {
         let header = self.header();
         if header.has(DONE) {
-            self.core.push(Entry::Callback(f));
+            self.push(Entry::Callback(f));
         } else {
             header.with_extras(|e| e.callbacks.push(f));
         }
@@ -519,7 +523,13 @@ impl<T, E> Drop for RawTask<T, E> {
         if header.has(OUTPUT) {
             if header.has(PANICKED) && !header.has(OBSERVED) {
                 if let Err(TaskError::Panicked(p)) = self.take_output() {
-                    report_unretrieved(&self.core, self.header(), &p);
+                    match self.core() {
+                        Some(core) => report_unretrieved(&core, self.header(), &p),
+                        None => eprintln!(
+                            "asyncio: Task exception was never retrieved: task '{}' {p}",
+                            self.header().name()
+                        ),
+                    }
                 }
             } else {
                 header.clear(OUTPUT);
@@ -737,12 +747,7 @@ impl<T> Task<T> {
     /// See [`Task::name`].
     pub fn set_name(&self, name: impl Into<String>) {
         let name = name.into();
-        let header = self.raw.header();
-        if !header.has(DONE) {
-            let mut names = self.raw.core.names.borrow_mut();
-            names.insert(header.id(), name.clone());
-        }
-        header.with_extras(|e| e.name = Some(name));
+        self.raw.header().with_extras(|e| e.name = Some(name));
     }
 
     /// The task's number on its loop, unique and in spawn order; the default name is
