@@ -277,3 +277,47 @@ fn a_configured_command_keeps_its_unpiped_streams() {
         })
     });
 }
+
+#[test]
+fn a_program_that_is_not_executable_is_permission_denied_with_a_hint() {
+    run(async {
+        let err = create_subprocess_exec("/dev/null", [] as [&str; 0]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("/dev/null") && msg.contains("executable"),
+            "{msg}"
+        );
+    });
+}
+
+#[test]
+fn a_child_killed_mid_communicate_reports_the_signal_and_the_output_it_wrote() {
+    watchdog("dies mid-communicate", || {
+        run(async {
+            let script = "head -c 10 >/dev/null; echo partial; kill -9 $$";
+            let child = create_subprocess_exec("sh", ["-c", script]).unwrap();
+            let out = child.communicate(Some(&vec![0u8; 1 << 20])).await.unwrap();
+            assert_eq!(out.status.signal(), Some(9));
+            assert_eq!(out.stdout, b"partial\n");
+        })
+    });
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_dropped_child_is_reaped_when_it_ends_and_leaves_no_zombie() {
+    watchdog("drop reaps", || {
+        run(async {
+            let mut child = create_subprocess_exec("sh", ["-c", "read x"]).unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let proc_entry = format!("/proc/{}", child.pid());
+            drop(child);
+            // It exits on this line; a zombie would keep its /proc entry until it is reaped.
+            stdin.write_all(b"end\n").await.unwrap();
+            while std::path::Path::new(&proc_entry).exists() {
+                asyncio::sleep(Duration::from_millis(1)).await; // ordering only
+            }
+        })
+    });
+}
