@@ -150,7 +150,7 @@ impl Core {
             .borrow()
             .iter()
             .filter_map(|e| match e {
-                Entry::Task(r) => Some(r.metadata().key()),
+                Entry::Task(t) => Some(t.header().key()),
                 _ => None,
             })
             .collect();
@@ -175,14 +175,15 @@ impl Core {
     }
 
     fn info(&self, task: &Registered, state: TaskState) -> TaskInfo {
+        let id = task.task.header().id();
         TaskInfo {
-            id: task.id,
+            id,
             name: self
                 .names
                 .borrow()
-                .get(&task.id)
+                .get(&id)
                 .cloned()
-                .unwrap_or_else(|| format!("Task-{}", task.id)),
+                .unwrap_or_else(|| format!("Task-{id}")),
             location: task.location,
             state,
         }

@@ -3,7 +3,7 @@
 //! # Model
 //! The loop owns a [`Core`], reachable from the running thread through a thread local while the
 //! loop runs. Everything that can run is an [`Entry`] on one FIFO queue, as in asyncio's
-//! `_ready` deque: a task's `Runnable`, a done callback, a gather notification, or the main future.
+//! `_ready` deque: a scheduled task, a done callback, a gather notification, or the main future.
 //!
 //! One *turn* (asyncio's `_run_once`):
 //! 1. move wakes that arrived from other threads (the injection queue) onto the run queue;
@@ -34,22 +34,21 @@ pub(crate) mod reactor;
 pub(crate) mod timers;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use async_task::Runnable;
 use slab::Slab;
 
 use crate::error::Panic;
-use crate::task::Header;
+use crate::task::{Scheduled, TaskPtr};
 pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
 use reactor::Reactor;
 use timers::Timers;
@@ -63,30 +62,23 @@ pub trait Listener {
 
 /// One thing the loop can run.
 pub(crate) enum Entry {
-    Task(Runnable<Header>),
+    Task(Scheduled),
     Callback(Box<dyn FnOnce()>),
     Notify(Rc<dyn Listener>, u32),
     Main,
 }
 
-/// A `Runnable` (a cross-thread wake) or a callback travelling through the injection queue.
+/// A task woken from another thread, or a callback, travelling through the injection queue.
 enum Injected {
-    Task(Runnable<Header>),
+    Task(Scheduled),
     /// A callback from [`LoopHandle::call_soon_threadsafe`].
     Call(Box<dyn FnOnce() + Send>),
 }
 
-// SAFETY: a task's future may be `!Send`, so its `Runnable` must only be run or dropped on the
-// loop thread (async-task's `spawn_unchecked` contract). An `Injected` is pushed by a waking
-// thread and only ever popped by the loop thread (`Core::drain_injected`); the `EventLoop`, which is
-// `!Send`, drains the queue after every task's future has been dropped, and no `Runnable` can be
-// created for a task whose future is gone, so no `Injected::Task` is ever dropped elsewhere
-// (`Shared::close`, which drops what is left when the loop is dropped, runs on the loop thread).
-// `Injected::Call` holds a `Send` callback and needs no such care.
-unsafe impl Send for Injected {}
-
 /// The part of the loop other threads may touch.
 pub(crate) struct Shared {
+    /// The loop's id (its key in `LOOPS`).
+    id: u32,
     injected: Mutex<Vec<Injected>>,
     /// Set when `injected` may be non-empty, so the loop does not take the lock every turn.
     has_injected: AtomicBool,
@@ -105,17 +97,17 @@ impl Shared {
         injected
             .iter()
             .filter_map(|i| match i {
-                Injected::Task(r) => Some(r.metadata().key()),
+                Injected::Task(t) => Some(t.header().key()),
                 Injected::Call(_) => None,
             })
             .collect()
     }
 
-    fn inject(&self, runnable: Runnable<Header>) {
+    fn inject(&self, task: Scheduled) {
         self.injected
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(Injected::Task(runnable));
+            .push(Injected::Task(task));
         self.has_injected.store(true, Ordering::Release);
         self.notify();
     }
@@ -127,21 +119,32 @@ impl Shared {
     }
 }
 
-/// Schedules a task's `Runnable`: on the loop's own running thread, onto the local queue with no
-/// lock; anywhere else, through the injection queue.
-pub(crate) fn schedule(shared: &Arc<Shared>, runnable: Runnable<Header>) {
-    let mut runnable = Some(runnable);
+/// Queues a task on its loop: on the loop's own running thread, onto the local queue with no
+/// lock; anywhere else, through the injection queue of the loop with the task's id (a task whose
+/// loop is gone is dropped).
+pub(crate) fn schedule(task: Scheduled) {
+    let loop_id = task.loop_id();
+    let mut task = Some(task);
     let _ = CURRENT.try_with(|c| match &*c.borrow() {
-        Some(core) if Arc::ptr_eq(&core.shared, shared) => {
-            core.push(Entry::Task(runnable.take().expect("not yet scheduled")));
-        }
+        Some(core) if core.id == loop_id => core.push(Entry::Task(task.take().expect("once"))),
         _ => {}
     });
     // Another thread, a thread whose locals are being torn down, or the loop not running.
-    if let Some(runnable) = runnable {
-        shared.inject(runnable);
+    if let Some(task) = task {
+        let shared = LOOPS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&loop_id)
+            .and_then(Weak::upgrade);
+        if let Some(shared) = shared {
+            shared.inject(task);
+        }
     }
 }
+
+/// Every loop not yet dropped, by id: how a wake from another thread finds its task's loop
+/// (tasks keep only the id, to stay small).
+static LOOPS: Mutex<BTreeMap<u32, Weak<Shared>>> = Mutex::new(BTreeMap::new());
 
 /// Loop ids tell a `Sleep` whether the running loop is the one it was armed on. 32 bits keep the
 /// `Sleep` small; they wrap after four billion loops, and even then a stale match would also need
@@ -182,8 +185,8 @@ pub(crate) struct Core {
     id: u32,
     pub(crate) shared: Arc<Shared>,
     queue: RefCell<VecDeque<Entry>>,
-    /// Every task whose future is still alive, with its waker: `cancel()` wakes through it, the
-    /// clean-up of `run` wakes them all, and the task dump lists them.
+    /// Every task whose future is still alive: `cancel()` and the clean-up of `run` wake them
+    /// through it, and the task dump lists them.
     pub(crate) tasks: RefCell<Slab<Registered>>,
     /// Registry key of the task being polled, `usize::MAX` when none is.
     current: Cell<usize>,
@@ -203,8 +206,7 @@ pub(crate) struct Core {
 
 /// A live task in the loop's registry.
 pub(crate) struct Registered {
-    pub(crate) waker: Waker,
-    pub(crate) id: u64,
+    pub(crate) task: TaskPtr,
     /// Where it was spawned.
     pub(crate) location: &'static Location<'static>,
 }
@@ -235,15 +237,22 @@ impl Core {
         let (reactor, waker) = Reactor::new().unwrap_or_else(|e| {
             panic!("could not create the event loop's I/O poller: {e} (out of file descriptors?)")
         });
+        let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(Shared {
+            id,
+            injected: Mutex::new(Vec::new()),
+            has_injected: AtomicBool::new(false),
+            main_woken: AtomicBool::new(false),
+            waker,
+            closed: AtomicBool::new(false),
+        });
+        LOOPS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, Arc::downgrade(&shared));
         Core {
-            id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
-            shared: Arc::new(Shared {
-                injected: Mutex::new(Vec::new()),
-                has_injected: AtomicBool::new(false),
-                main_woken: AtomicBool::new(false),
-                waker,
-                closed: AtomicBool::new(false),
-            }),
+            id,
+            shared,
             reactor,
             queue: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::new()),
@@ -348,9 +357,9 @@ impl Core {
                 break;
             };
             match entry {
-                Entry::Task(runnable) => {
-                    self.current.set(runnable.metadata().key());
-                    runnable.run();
+                Entry::Task(task) => {
+                    self.current.set(task.header().key());
+                    task.run(self);
                     self.current.set(usize::MAX);
                 }
                 Entry::Callback(f) => {
@@ -420,13 +429,7 @@ impl Core {
         let mut wake_all = true;
         loop {
             if wake_all {
-                let wakers: Vec<Waker> = self
-                    .tasks
-                    .borrow()
-                    .iter()
-                    .map(|(_, t)| t.waker.clone())
-                    .collect();
-                wakers.into_iter().for_each(Waker::wake);
+                self.tasks.borrow().iter().for_each(|(_, t)| t.task.wake());
             }
             self.turn(&mut || false);
             let idle =
