@@ -97,7 +97,7 @@ pub use sync::{
 };
 pub use task::{shield, spawn, Join, Shield, ShieldFuture, Task};
 pub use task_group::{task_group, SpawnRefused, TaskGroup, TaskGroupError, TaskGroupFuture};
-pub use time::{sleep, sleep_until, yield_now, Sleep};
+pub use time::{sleep, sleep_until, yield_now, Sleep, YieldNow};
 pub use timeout::{timeout, timeout_at, timeout_scope, wait_for, Timeout, TimeoutHandle};
 pub use wait::{as_completed, try_as_completed, wait, AsCompleted, ReturnWhen, Wait};
 
