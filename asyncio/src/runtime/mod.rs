@@ -290,8 +290,14 @@ impl Core {
         self.closing.get()
     }
 
+    /// A new task id: ids fit in 56 bits (the task header keeps its flags beside the id), enough
+    /// for a loop spawning a task every nanosecond for two years.
     pub(crate) fn next_task_id(&self) -> u64 {
         let id = self.next_task_id.get();
+        assert!(
+            id < 1 << 56,
+            "this loop has spawned 2^56 tasks: task ids are exhausted"
+        );
         self.next_task_id.set(id + 1);
         id
     }

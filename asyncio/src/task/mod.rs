@@ -7,7 +7,7 @@
 //! loop's registry keeps a plain pointer to every task whose future is alive, so `cancel()` and
 //! `run`'s clean-up can always wake it.
 //!
-//! # States (the `flags` bits of [`Header`]; only the loop thread reads or writes them)
+//! # States (the flag bits of [`Header`]; only the loop thread reads or writes them)
 //! ```text
 //! pending ──cancel()──▶ CANCEL_REQUESTED ──next turn: future dropped──▶ DONE|CANCELLED
 //!    │                                         (also when the loop is closing)
@@ -60,7 +60,9 @@ pub(crate) struct Header {
     /// Scheduled and complete bits and the reference count: see [`raw`]. Any thread.
     state: AtomicUsize,
     vtable: &'static raw::VTable,
-    id: u64,
+    /// The task's id in the low 56 bits, its flags in the top 8 (one word for both keeps the
+    /// header at 64 bytes).
+    id_flags: Cell<u64>,
     /// Who is told when the task is done: a gather, or the waker of a task awaiting the handle.
     waiter: Cell<Waiter>,
     /// Rarely used state, allocated on first use.
@@ -69,8 +71,10 @@ pub(crate) struct Header {
     key: Cell<u32>,
     /// The loop the task runs on. Never changes; any thread may read it.
     loop_id: u32,
-    flags: Cell<u8>,
 }
+
+/// Where the flags sit in `Header::id_flags`.
+const FLAGS_SHIFT: u32 = 56;
 
 #[derive(Default)]
 enum Waiter {
@@ -90,11 +94,17 @@ struct Extras {
 
 impl Header {
     fn has(&self, flag: u8) -> bool {
-        self.flags.get() & flag != 0
+        (self.id_flags.get() >> FLAGS_SHIFT) as u8 & flag != 0
     }
 
     fn set(&self, flag: u8) {
-        self.flags.set(self.flags.get() | flag);
+        self.id_flags
+            .set(self.id_flags.get() | u64::from(flag) << FLAGS_SHIFT);
+    }
+
+    fn clear(&self, flag: u8) {
+        self.id_flags
+            .set(self.id_flags.get() & !(u64::from(flag) << FLAGS_SHIFT));
     }
 
     fn with_extras<R>(&self, f: impl FnOnce(&mut Extras) -> R) -> R {
@@ -111,7 +121,7 @@ impl Header {
 
     /// The task's id ([`Task::id`]).
     pub(crate) fn id(&self) -> u64 {
-        self.id
+        self.id_flags.get() & ((1 << FLAGS_SHIFT) - 1)
     }
 
     fn has_name(&self) -> bool {
@@ -125,7 +135,7 @@ impl Header {
         let extras = self.extras.take();
         let name = match extras.as_ref().and_then(|e| e.name.clone()) {
             Some(n) => n,
-            None => format!("Task-{}", self.id),
+            None => format!("Task-{}", self.id()),
         };
         self.extras.set(extras);
         name
@@ -305,7 +315,7 @@ fn finish(header: &Header, core: &Core, unretrieved: Option<&Panic>) {
     header.set(DONE);
     let registered = core.tasks.borrow_mut().try_remove(header.key());
     if registered.is_some() && header.has_name() {
-        core.names.borrow_mut().remove(&header.id);
+        core.names.borrow_mut().remove(&header.id());
     }
     match header.waiter.take() {
         Waiter::Listener(listener, index) => core.push(Entry::Notify(listener, index)),
@@ -346,12 +356,11 @@ where
     let header = Header {
         state: AtomicUsize::new(0),
         vtable: raw::vtable::<Wrapper<F, M>>(),
-        id: core.next_task_id(),
+        id_flags: Cell::new(core.next_task_id()),
         waiter: Cell::new(Waiter::None),
         extras: Cell::new(None),
         key: Cell::new(u32::MAX),
         loop_id: core.id(),
-        flags: Cell::new(0),
     };
     let body = Wrapper::<F, M> {
         stage: Stage::Running { future },
@@ -450,7 +459,8 @@ impl<T, E> RawTask<T, E> {
     pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError<E>>> {
         let header = self.header();
         if header.has(OUTPUT) {
-            header.flags.set((header.flags.get() & !OUTPUT) | RETRIEVED);
+            header.clear(OUTPUT);
+            header.set(RETRIEVED);
             // SAFETY: the output is stored and of this handle's type; it is marked taken above.
             return Poll::Ready(unsafe { raw::take_output(self.ptr) });
         }
@@ -512,7 +522,7 @@ impl<T, E> Drop for RawTask<T, E> {
                     report_unretrieved(&self.core, self.header(), &p);
                 }
             } else {
-                header.flags.set(header.flags.get() & !OUTPUT);
+                header.clear(OUTPUT);
                 // SAFETY: the output is stored and of this handle's type; it is marked gone above.
                 unsafe { raw::drop_output::<TaskResult<T, E>>(self.ptr) };
             }
@@ -730,7 +740,7 @@ impl<T> Task<T> {
         let header = self.raw.header();
         if !header.has(DONE) {
             let mut names = self.raw.core.names.borrow_mut();
-            names.insert(header.id, name.clone());
+            names.insert(header.id(), name.clone());
         }
         header.with_extras(|e| e.name = Some(name));
     }
@@ -749,7 +759,7 @@ impl<T> Task<T> {
     /// });
     /// ```
     pub fn id(&self) -> u64 {
-        self.raw.header().id
+        self.raw.header().id()
     }
 
     /// Lets the task run on without a handle (fire and forget). A panic in it is then reported
