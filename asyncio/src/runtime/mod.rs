@@ -190,7 +190,12 @@ pub(crate) fn try_with_core<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
 
 /// The running loop; panics with `what` named in the message when there is none.
 pub(crate) fn current_core(what: &str) -> Rc<Core> {
-    try_with_core(Rc::clone).unwrap_or_else(|| {
+    with_current_core(what, Rc::clone)
+}
+
+/// Calls `f` with the running loop; panics with `what` named in the message when there is none.
+pub(crate) fn with_current_core<R>(what: &str, f: impl FnOnce(&Rc<Core>) -> R) -> R {
+    try_with_core(f).unwrap_or_else(|| {
         panic!(
             "{what} called outside a running event loop: call it from inside asyncio::run(..) or \
              EventLoop::run_until_complete(..)"

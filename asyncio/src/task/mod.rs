@@ -333,7 +333,7 @@ fn report_unretrieved(core: &Core, header: &Header, panic: &Panic) {
 
 /// Spawns `future` on `core`; `M` says how its output becomes the task's result.
 fn spawn_on<F, M>(
-    core: &Rc<Core>,
+    core: &Core,
     future: F,
     location: &'static Location<'static>,
 ) -> RawTask<M::Value, M::Error>
@@ -605,9 +605,10 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let core = runtime::current_core("spawn()");
     Task {
-        raw: spawn_on::<F, Plain>(&core, future, location),
+        raw: runtime::with_current_core("spawn()", |core| {
+            spawn_on::<F, Plain>(core, future, location)
+        }),
     }
 }
 
@@ -622,8 +623,9 @@ where
     T: 'static,
     E: 'static,
 {
-    let core = runtime::current_core("spawn()");
-    spawn_on::<F, Fallible>(&core, future, location)
+    runtime::with_current_core("spawn()", |core| {
+        spawn_on::<F, Fallible>(core, future, location)
+    })
 }
 
 /// Spawns a task group child: `future` decides the task's result (`Err(Cancelled)` when its group
@@ -634,8 +636,10 @@ where
     F: Future<Output = Result<T, TaskError>> + 'static,
     T: 'static,
 {
-    let core = runtime::current_core("TaskGroup::spawn()");
-    let raw = spawn_on::<F, Decided>(&core, future, Location::caller());
+    let location = Location::caller();
+    let raw = runtime::with_current_core("TaskGroup::spawn()", |core| {
+        spawn_on::<F, Decided>(core, future, location)
+    });
     raw.header().set(OBSERVED);
     Task { raw }
 }
