@@ -31,7 +31,7 @@ impl Shared {
             }
             queue.push(Injected::Call(f));
         }
-        self.has_injected.store(true, Ordering::Release);
+        self.has_injected.store(true, Ordering::SeqCst);
         self.notify();
         true
     }

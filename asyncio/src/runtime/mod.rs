@@ -24,8 +24,9 @@
 //! The loop is single-threaded: `Core` is `!Send`, its cells are touched only by the loop thread, and
 //! the hot path (spawn, a wake on the loop thread, poll, complete) takes no lock. Wakers are
 //! `Send + Sync` as `std` requires: a wake on another thread lands in [`Shared::injected`] (a
-//! mutex'd Vec, the only lock, off the hot path) and fires the reactor's `mio::Waker`, which ends the
-//! loop's wait (or its next one), so a wake is never lost.
+//! mutex'd Vec, the only lock, off the hot path) and, if the loop is blocked in its reactor, fires
+//! the reactor's `mio::Waker` to end the wait; a loop that is busy finds the wake at its next turn
+//! without that system call, and a handshake on `parked` ensures no wake is lost in between.
 
 pub(crate) mod drain;
 mod handle;
@@ -86,6 +87,9 @@ pub(crate) struct Shared {
     main_woken: AtomicBool,
     /// Ends the loop's blocking wait in its reactor.
     waker: mio::Waker,
+    /// The loop is blocked in its reactor, or about to be: only then does a wake from another
+    /// thread need the waker's system call (see [`Core::block`]).
+    parked: AtomicBool,
     /// Set, under the `injected` lock, when the `EventLoop` is dropped: no more callbacks.
     closed: AtomicBool,
 }
@@ -108,14 +112,19 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(Injected::Task(task));
-        self.has_injected.store(true, Ordering::Release);
+        self.has_injected.store(true, Ordering::SeqCst);
         self.notify();
     }
 
-    /// Ends the loop's wait (or its next one, if it is not waiting).
+    /// Ends the loop's wait, if it is waiting. Call it after storing (`SeqCst`) the flag that
+    /// says there is work (`has_injected` or `main_woken`): [`Core::block`] stores `parked`
+    /// before it reads those flags for the last time, so either the loop sees the work or this
+    /// sees the loop parked — a wake is never lost, and a busy loop costs wakers no system call.
     fn notify(&self) {
-        // Fails only if the eventfd counter is saturated, i.e. a wake is already pending.
-        let _ = self.waker.wake();
+        if self.parked.load(Ordering::SeqCst) {
+            // Fails only if the eventfd counter is saturated, i.e. a wake is already pending.
+            let _ = self.waker.wake();
+        }
     }
 }
 
@@ -267,6 +276,7 @@ impl Core {
             has_injected: AtomicBool::new(false),
             main_woken: AtomicBool::new(false),
             waker,
+            parked: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         });
         LOOPS
@@ -442,12 +452,21 @@ impl Core {
                     elapsed.set(elapsed.get().max(d.saturating_duration_since(*start)));
                 }
             }
-            (Some(d), Clock::Real) => {
-                let now = Instant::now();
-                self.reactor.wait(Some(d.saturating_duration_since(now)));
-            }
-            (None, _) => self.reactor.wait(None),
+            (Some(d), Clock::Real) => self.block(Some(d.saturating_duration_since(Instant::now()))),
+            (None, _) => self.block(None),
         }
+    }
+
+    /// Waits in the reactor for up to `timeout` (forever if `None`), unless another thread has
+    /// sent work meanwhile (see [`Shared::notify`] for the handshake).
+    fn block(&self, timeout: Option<Duration>) {
+        let shared = &self.shared;
+        shared.parked.store(true, Ordering::SeqCst);
+        if !shared.has_injected.load(Ordering::SeqCst) && !shared.main_woken.load(Ordering::SeqCst)
+        {
+            self.reactor.wait(timeout);
+        }
+        shared.parked.store(false, Ordering::Relaxed);
     }
 
     /// asyncio.run's clean-up (rule L1): cancel every task still pending and run the loop until
@@ -523,7 +542,7 @@ impl Wake for MainWaker {
             mine
         });
         if local != Some(true) {
-            self.shared.main_woken.store(true, Ordering::Release);
+            self.shared.main_woken.store(true, Ordering::SeqCst);
             self.shared.notify();
         }
     }
