@@ -41,7 +41,7 @@ use std::future::{Future, IntoFuture};
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -90,6 +90,9 @@ pub(crate) struct Shared {
     /// The loop is blocked in its reactor, or about to be: only then does a wake from another
     /// thread need the waker's system call (see [`Core::block`]).
     parked: AtomicBool,
+    /// Calls started on the blocking pool from this loop and not finished yet: a virtual clock
+    /// waits for them instead of jumping (their results come in real time).
+    blocking: AtomicUsize,
     /// Set, under the `injected` lock, when the `EventLoop` is dropped: no more callbacks.
     closed: AtomicBool,
 }
@@ -154,6 +157,27 @@ pub(crate) fn schedule(task: Scheduled) {
 /// Every loop not yet dropped, by id: how a wake from another thread finds its task's loop
 /// (tasks keep only the id, to stay small).
 static LOOPS: Mutex<BTreeMap<u32, Weak<Shared>>> = Mutex::new(BTreeMap::new());
+
+/// A call on the blocking pool, counted by the loop that started it while it runs (see
+/// `Shared::blocking`). Dropped by the pool thread after the call's result is delivered.
+pub(crate) struct BlockingCall(Arc<Shared>);
+
+impl BlockingCall {
+    /// Counts a call starting now, if a loop is running on this thread.
+    pub(crate) fn start() -> Option<BlockingCall> {
+        try_with_core(|core| {
+            core.shared.blocking.fetch_add(1, Ordering::SeqCst);
+            BlockingCall(core.shared.clone())
+        })
+    }
+}
+
+impl Drop for BlockingCall {
+    fn drop(&mut self) {
+        self.0.blocking.fetch_sub(1, Ordering::SeqCst);
+        self.0.notify();
+    }
+}
 
 /// Loop ids tell a `Sleep` whether the running loop is the one it was armed on. 32 bits keep the
 /// `Sleep` small; they wrap after four billion loops, and even then a stale match would also need
@@ -277,6 +301,7 @@ impl Core {
             main_woken: AtomicBool::new(false),
             waker,
             parked: AtomicBool::new(false),
+            blocking: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         });
         LOOPS
@@ -445,6 +470,10 @@ impl Core {
         self.busy_turns.set(0); // this wait collects I/O
         let deadline = self.timers.borrow_mut().next_deadline();
         match (deadline, &self.clock) {
+            (Some(_), Clock::Virtual { .. }) if self.shared.blocking.load(Ordering::SeqCst) > 0 => {
+                // A blocking call finishes in real time: wait for it rather than jump past it.
+                self.block(None, true);
+            }
             (Some(d), Clock::Virtual { start, elapsed }) => {
                 // Collect I/O that is ready now; jump the clock only if that woke nothing.
                 self.reactor.wait(Some(Duration::ZERO));
@@ -452,18 +481,23 @@ impl Core {
                     elapsed.set(elapsed.get().max(d.saturating_duration_since(*start)));
                 }
             }
-            (Some(d), Clock::Real) => self.block(Some(d.saturating_duration_since(Instant::now()))),
-            (None, _) => self.block(None),
+            (Some(d), Clock::Real) => {
+                self.block(Some(d.saturating_duration_since(Instant::now())), false)
+            }
+            (None, _) => self.block(None, false),
         }
     }
 
     /// Waits in the reactor for up to `timeout` (forever if `None`), unless another thread has
-    /// sent work meanwhile (see [`Shared::notify`] for the handshake).
-    fn block(&self, timeout: Option<Duration>) {
+    /// sent work meanwhile (see [`Shared::notify`] for the handshake) or, with `for_blocking`,
+    /// the blocking calls have all finished.
+    fn block(&self, timeout: Option<Duration>, for_blocking: bool) {
         let shared = &self.shared;
         shared.parked.store(true, Ordering::SeqCst);
-        if !shared.has_injected.load(Ordering::SeqCst) && !shared.main_woken.load(Ordering::SeqCst)
-        {
+        let work_came = shared.has_injected.load(Ordering::SeqCst)
+            || shared.main_woken.load(Ordering::SeqCst)
+            || (for_blocking && shared.blocking.load(Ordering::SeqCst) == 0);
+        if !work_came {
             self.reactor.wait(timeout);
         }
         shared.parked.store(false, Ordering::Relaxed);
@@ -592,7 +626,11 @@ impl EventLoop {
     /// keeps the machine's time). A task that is always ready (one that wakes itself forever)
     /// therefore stops the clock. The loop never waits for a timer: when nothing is ready it
     /// moves the clock to the next deadline at once, even if another thread is about to wake a
-    /// task; it waits for other threads only when no timer is armed.
+    /// task. It waits for other threads only when no timer is armed, or while a
+    /// [`to_thread`](crate::to_thread) (or [`BlockingPool::run`](crate::BlockingPool::run)) call
+    /// started from this loop is running: such a call takes real time, so the virtual clock stands
+    /// still until it returns (as tokio's paused clock does for `spawn_blocking`). I/O in flight
+    /// does not stop the clock: a peer that answers in real time loses to a virtual timeout.
     ///
     /// # Examples
     ///
