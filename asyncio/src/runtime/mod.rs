@@ -315,7 +315,7 @@ impl Core {
             queue: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::new()),
             current: Cell::new(usize::MAX),
-            timers: RefCell::new(Timers::default()),
+            timers: RefCell::new(Timers::new(clock.now())),
             closing: Cell::new(false),
             main_queued: Cell::new(false),
             busy_turns: Cell::new(0),
@@ -525,7 +525,7 @@ impl Core {
             wake_all = idle;
         }
         // Nothing can be scheduled any more; drop what is left (timers of dropped futures).
-        *self.timers.borrow_mut() = Timers::default();
+        self.timers.borrow_mut().clear();
     }
 }
 
