@@ -223,9 +223,15 @@ pub(crate) fn shared_of(transport: impl Transport + 'static) -> Rc<Shared> {
 /// ```
 pub struct StreamReader {
     shared: Rc<Shared>,
+    /// The data not yet handed out is `buf[pos..end]`. The bytes past `end` are room that the
+    /// next read reuses as it is: zeroing a fresh 16 KiB for every read cost more than the
+    /// read itself with many connections, and a read dropped while it waits leaves `end`, and
+    /// so the data, as they were.
     buf: Vec<u8>,
     /// Bytes of `buf` before `pos` were handed out already.
     pos: usize,
+    /// Bytes of `buf` from `end` on hold no data.
+    end: usize,
     eof: bool,
     limit: usize,
 }
@@ -268,6 +274,7 @@ impl StreamReader {
             shared,
             buf: Vec::new(),
             pos: 0,
+            end: 0,
             eof: false,
             limit,
         }
@@ -297,15 +304,20 @@ impl StreamReader {
     }
 
     fn buffered(&self) -> usize {
-        self.buf.len() - self.pos
+        self.end - self.pos
+    }
+
+    /// The data not yet handed out.
+    fn data(&self) -> &[u8] {
+        &self.buf[self.pos..self.end]
     }
 
     fn take(&mut self, n: usize) -> Vec<u8> {
         let out = self.buf[self.pos..self.pos + n].to_vec();
         self.pos += n;
-        if self.pos == self.buf.len() {
-            self.buf.clear();
+        if self.pos == self.end {
             self.pos = 0;
+            self.end = 0;
         }
         out
     }
@@ -318,23 +330,26 @@ impl StreamReader {
         if self.eof {
             return Ok(false);
         }
-        if self.pos > 0 && self.pos * 2 >= self.buf.len() {
-            self.buf.drain(..self.pos);
+        if self.pos > 0 && self.pos * 2 >= self.end {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
             self.pos = 0;
         }
-        let start = self.buf.len();
-        self.buf.resize(start + CHUNK, 0);
+        let start = self.end;
+        if self.buf.len() < start + CHUNK {
+            self.buf.resize(start + CHUNK, 0);
+        }
         let shared = &self.shared;
-        let buf = &mut self.buf[start..];
-        let result = poll_fn(|cx| shared.transport.poll_read(cx, buf)).await;
-        let n = *result.as_ref().unwrap_or(&0);
-        self.buf.truncate(start + n);
-        match result {
+        let room = &mut self.buf[start..start + CHUNK];
+        match poll_fn(|cx| shared.transport.poll_read(cx, room)).await {
             Ok(0) => {
                 self.eof = true;
                 Ok(false)
             }
-            Ok(_) => Ok(true),
+            Ok(n) => {
+                self.end += n;
+                Ok(true)
+            }
             Err(e) => Err(StreamError::Io(e)),
         }
     }
@@ -425,7 +440,7 @@ impl StreamReader {
         );
         let mut searched = 0; // bytes of the buffer known not to start a separator
         loop {
-            let data = &self.buf[self.pos..];
+            let data = self.data();
             if let Some(i) = find(&data[searched..], separator) {
                 let end = searched + i + separator.len();
                 if end > self.limit {
@@ -469,7 +484,7 @@ impl StreamReader {
             Ok(line) => Ok(line),
             Err(StreamError::IncompleteRead { partial, .. }) => Ok(partial),
             Err(StreamError::LimitOverrun { consumed, limit }) => {
-                let data = &self.buf[self.pos..];
+                let data = self.data();
                 if data.get(consumed) == Some(&b'\n') {
                     self.take(consumed + 1);
                 } else {

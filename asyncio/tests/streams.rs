@@ -387,3 +387,27 @@ fn open_connection_resolves_a_host_name_off_the_loop() {
         })
     });
 }
+
+#[test]
+fn a_read_dropped_while_waiting_leaves_nothing_behind_for_the_next() {
+    // A read that is cancelled while it waits (a timeout, a select) must not leave its empty
+    // read buffer behind as if it were data.
+    watchdog("cancelled read", || {
+        run(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let mut reader = StreamReader::new(b);
+            let mut waiting = Box::pin(reader.readexactly(3));
+            std::future::poll_fn(|cx| {
+                let first = std::future::Future::poll(waiting.as_mut(), cx);
+                assert!(first.is_pending(), "nothing was sent yet");
+                std::task::Poll::Ready(())
+            })
+            .await;
+            drop(waiting);
+            a.write_all(b"abc").await.unwrap();
+            drop(a);
+            assert_eq!(reader.readexactly(3).await.unwrap(), b"abc");
+            assert_eq!(reader.read_to_end().await.unwrap(), b"");
+        })
+    });
+}
