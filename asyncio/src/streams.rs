@@ -49,8 +49,14 @@ use crate::task::{spawn, Task};
 /// ```
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
 
-/// How many bytes one read from the transport asks for.
+/// How many bytes one read from the transport asks for at most.
 const CHUNK: usize = 16 * 1024;
+
+/// How many bytes a reader's first read asks for. Each read that fills its room doubles the
+/// next one's, up to [`CHUNK`]: a connection that only ever exchanges small messages keeps a
+/// 1 KiB buffer (with 2,000 idle-but-open readers, 16 KiB each was 32 MB, and reads landing far
+/// apart in memory), while a bulk transfer reaches full-size reads after five.
+const FIRST_ROOM: usize = 1024;
 
 /// Why a stream operation failed.
 ///
@@ -224,7 +230,7 @@ pub(crate) fn shared_of(transport: impl Transport + 'static) -> Rc<Shared> {
 pub struct StreamReader {
     shared: Rc<Shared>,
     /// The data not yet handed out is `buf[pos..end]`. The bytes past `end` are room that the
-    /// next read reuses as it is: zeroing a fresh 16 KiB for every read cost more than the
+    /// next read reuses as it is: zeroing the room again for every read cost more than the
     /// read itself with many connections, and a read dropped while it waits leaves `end`, and
     /// so the data, as they were.
     buf: Vec<u8>,
@@ -232,6 +238,8 @@ pub struct StreamReader {
     pos: usize,
     /// Bytes of `buf` from `end` on hold no data.
     end: usize,
+    /// How many bytes the next read asks for: from [`FIRST_ROOM`] up to [`CHUNK`].
+    room: usize,
     eof: bool,
     limit: usize,
 }
@@ -275,6 +283,7 @@ impl StreamReader {
             buf: Vec::new(),
             pos: 0,
             end: 0,
+            room: FIRST_ROOM,
             eof: false,
             limit,
         }
@@ -335,12 +344,12 @@ impl StreamReader {
             self.end -= self.pos;
             self.pos = 0;
         }
-        let start = self.end;
-        if self.buf.len() < start + CHUNK {
-            self.buf.resize(start + CHUNK, 0);
+        let (start, size) = (self.end, self.room);
+        if self.buf.len() < start + size {
+            self.buf.resize(start + size, 0);
         }
         let shared = &self.shared;
-        let room = &mut self.buf[start..start + CHUNK];
+        let room = &mut self.buf[start..start + size];
         match poll_fn(|cx| shared.transport.poll_read(cx, room)).await {
             Ok(0) => {
                 self.eof = true;
@@ -348,6 +357,9 @@ impl StreamReader {
             }
             Ok(n) => {
                 self.end += n;
+                if n == size {
+                    self.room = (size * 2).min(CHUNK);
+                }
                 Ok(true)
             }
             Err(e) => Err(StreamError::Io(e)),

@@ -411,3 +411,28 @@ fn a_read_dropped_while_waiting_leaves_nothing_behind_for_the_next() {
         })
     });
 }
+
+#[test]
+fn a_megabyte_and_a_long_line_arrive_whole_and_in_order() {
+    // Far more than one read takes: the reader's reads grow from small to full size on the way.
+    watchdog("megabyte", || {
+        run(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+            let line = [b'x'; 5000];
+            let sent = (data.clone(), line);
+            let writer = asyncio::spawn(async move {
+                let mut w = StreamWriter::new(a);
+                w.write(&sent.0);
+                w.write(&sent.1);
+                w.write(b"\n");
+                w.drain().await.unwrap();
+            });
+            let mut reader = StreamReader::new(b);
+            assert!(reader.readexactly(data.len()).await.unwrap() == data);
+            let got = reader.readline().await.unwrap();
+            assert_eq!((got.len(), got[..5000] == line), (5001, true));
+            writer.await.unwrap();
+        })
+    });
+}
