@@ -118,8 +118,11 @@ impl BlockingPool {
     {
         let slot = Completion::new();
         let done = slot.clone();
+        // Counted by the running loop until the result is delivered (a virtual clock waits).
+        let call = crate::runtime::BlockingCall::start();
         self.submit(Box::new(move || {
             done.complete(catch_unwind(AssertUnwindSafe(f)));
+            drop(call);
         }));
         ToThread { slot }
     }

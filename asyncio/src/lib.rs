@@ -49,7 +49,7 @@
 //! | `IncompleteReadError`, `LimitOverrunError` | [`StreamError::IncompleteRead`], [`StreamError::LimitOverrun`] |
 //! | `loop.sock_*`, transports on sockets | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], [`net::UnixListener`], [`net::UnixStream`] (futures-io `AsyncRead`/`AsyncWrite`) |
 //! | `asyncio.to_thread(f)`, `loop.run_in_executor(pool, f)` | [`to_thread`]`(f)`, [`BlockingPool::run`] (bounded pool) |
-//! | `asyncio.create_subprocess_exec(prog, *args, stdin=PIPE, ...)`, `proc.communicate(input)`, `.wait()`, `.kill()` | [`create_subprocess_exec`] → [`Child`] ([`Child::communicate`], [`Child::wait`], [`Child::kill`]; stdin/stdout/stderr are streams), [`process::spawn`]`(Command)` |
+//! | `asyncio.create_subprocess_exec(prog, *args, stdin=PIPE, ...)`, `proc.communicate(input)`, `.wait()`, `.kill()`, `.terminate()`, `.send_signal(sig)` | [`create_subprocess_exec`] → [`Child`] ([`Child::communicate`], [`Child::wait`], [`Child::kill`], [`Child::terminate`], [`Child::send_signal`]`(signal::consts::SIGHUP)`; stdin/stdout/stderr are streams), [`process::spawn`]`(Command)` |
 //! | `loop.add_signal_handler(sig, cb)`, `remove_signal_handler`, Ctrl-C in `asyncio.run` | [`signal::add_signal_handler`] → [`signal::SignalHandler`], [`signal::Signal`], [`signal::ctrl_c`]; [`run`] cancels main on Ctrl-C |
 //! | `loop.call_soon_threadsafe(f)`, `asyncio.run_coroutine_threadsafe(coro, loop)` | [`LoopHandle::call_soon_threadsafe`], [`LoopHandle::run_coroutine_threadsafe`] → [`ConcurrentFuture`] (`.wait()` or `.await`) |
 //! | `asyncio.current_task()`, `asyncio.all_tasks()` | [`current_task`], [`all_tasks`] → [`TaskInfo`] snapshots |
@@ -97,7 +97,7 @@ pub use sync::{
 };
 pub use task::{shield, spawn, Join, Shield, ShieldFuture, Task};
 pub use task_group::{task_group, SpawnRefused, TaskGroup, TaskGroupError, TaskGroupFuture};
-pub use time::{sleep, sleep_until, yield_now, Sleep};
+pub use time::{sleep, sleep_until, yield_now, Sleep, YieldNow};
 pub use timeout::{timeout, timeout_at, timeout_scope, wait_for, Timeout, TimeoutHandle};
 pub use wait::{as_completed, try_as_completed, wait, AsCompleted, ReturnWhen, Wait};
 

@@ -12,6 +12,12 @@
 //! every Unix with the signal machinery we already have. Since every `SIGCHLD` wakes every child
 //! waiting on the loop, a wait costs O(children waiting) per exit: fine for the tens of children a
 //! program runs at once, to revisit with pidfds for thousands.
+//!
+//! # Signalling
+//! [`Child::send_signal`], [`Child::terminate`] and [`Child::kill`] share one path: `kill(2)`
+//! through rustix, refused once this `Child` has reaped the child, because from then on its pid
+//! may be reused by an unrelated process. Until we reap it, the pid cannot be reused (an ended
+//! child stays a zombie), so the check needs no race with the kernel.
 
 use std::cell::RefCell;
 use std::ffi::OsStr;
@@ -23,7 +29,7 @@ use std::pin::pin;
 use std::process::{Command, ExitStatus, Stdio};
 use std::task::{Context, Poll};
 
-use signal_hook::consts::signal::SIGCHLD;
+use signal_hook::consts::signal::{SIGCHLD, SIGKILL, SIGTERM};
 
 use crate::runtime::reactor::{Direction, Source};
 use crate::signal::Signal;
@@ -245,11 +251,95 @@ impl Child {
         self.waiter().wait().await
     }
 
-    /// Kills the child with `SIGKILL` (asyncio's `kill()`); [`wait`](Self::wait) then reports the
-    /// signal. Killing a child that already ended does nothing.
+    /// Sends `signal` to the child (asyncio's `Process.send_signal(sig)`): a number from
+    /// [`signal::consts`](crate::signal::consts), as [`add_signal_handler`] takes.
+    ///
+    /// Once the child's end has been reported — [`wait`](Self::wait) or
+    /// [`try_wait`](Self::try_wait) returned its status — it is not signalled: it was reaped,
+    /// its pid went back to the system and may name another process by now. That is an error,
+    /// as asyncio raises `ProcessLookupError`; it is decided from what this `Child` has seen, not
+    /// by asking the kernel. A child that ended unnoticed keeps its pid until it is reaped, so
+    /// signalling it is harmless: `Ok`, and `wait` then reports how it really ended.
+    ///
+    /// [`add_signal_handler`]: crate::signal::add_signal_handler
     ///
     /// # Errors
-    /// As the system reports them.
+    /// `InvalidInput` for a number that names no signal (0, negative, real-time signals);
+    /// `NotFound` once the child's end has been reported (see above); others as the system
+    /// reports them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncio::signal::consts::SIGUSR1;
+    /// use std::os::unix::process::ExitStatusExt;
+    ///
+    /// asyncio::run(async {
+    ///     let mut child = asyncio::create_subprocess_exec("sleep", ["30"]).unwrap();
+    ///     child.send_signal(SIGUSR1).unwrap(); // sleep does not catch it, so it ends sleep
+    ///     assert_eq!(child.wait().await.unwrap().signal(), Some(SIGUSR1));
+    ///     // Reaped: its pid is no longer ours to signal.
+    ///     let err = child.send_signal(SIGUSR1).unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    /// });
+    /// ```
+    pub fn send_signal(&self, signal: i32) -> io::Result<()> {
+        use rustix::process::{kill_process, Pid, Signal as Sig};
+        let waiter = self.waiter_ref();
+        let pid = waiter.child.id();
+        let Some(sig) = Sig::from_named_raw(signal) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cannot send signal {signal} to child {pid}: no such signal; use one of \
+                     asyncio::signal::consts (SIGTERM, SIGKILL, SIGUSR1, ...)"
+                ),
+            ));
+        };
+        if let Some(status) = waiter.status {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "cannot send {} to child {pid}: it already ended ({status}) and was reaped, \
+                     so its pid may belong to another process now",
+                    crate::signal::name(signal)
+                ),
+            ));
+        }
+        // Not yet reaped by us, so the pid is still this child's (at worst a zombie).
+        let pid = i32::try_from(pid)
+            .ok()
+            .and_then(Pid::from_raw)
+            .expect("a child's pid is a positive pid_t");
+        kill_process(pid, sig).map_err(io::Error::from)
+    }
+
+    /// Asks the child to end with `SIGTERM` (asyncio's `terminate()`); [`wait`](Self::wait) then
+    /// reports the signal, unless the child catches it.
+    ///
+    /// # Errors
+    /// As [`send_signal`](Self::send_signal): `NotFound` once the child's end has been reported.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::process::ExitStatusExt;
+    ///
+    /// asyncio::run(async {
+    ///     let mut child = asyncio::create_subprocess_exec("sleep", ["30"]).unwrap();
+    ///     child.terminate().unwrap();
+    ///     assert_eq!(child.wait().await.unwrap().signal(), Some(15));
+    /// });
+    /// ```
+    pub fn terminate(&self) -> io::Result<()> {
+        self.send_signal(SIGTERM)
+    }
+
+    /// Kills the child with `SIGKILL` (asyncio's `kill()`); [`wait`](Self::wait) then reports the
+    /// signal.
+    ///
+    /// # Errors
+    /// As [`send_signal`](Self::send_signal): `NotFound` once the child's end has been reported.
     ///
     /// # Examples
     ///
@@ -262,11 +352,8 @@ impl Child {
     ///     assert_eq!(child.wait().await.unwrap().signal(), Some(9));
     /// });
     /// ```
-    pub fn kill(&mut self) -> io::Result<()> {
-        if self.try_wait()?.is_some() {
-            return Ok(());
-        }
-        self.waiter().child.kill()
+    pub fn kill(&self) -> io::Result<()> {
+        self.send_signal(SIGKILL)
     }
 
     /// Sends `input` to stdin and closes it, reads stdout and stderr to their end, and waits for

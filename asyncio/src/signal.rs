@@ -38,8 +38,8 @@ use crate::runtime::reactor::{Direction, Source};
 use crate::runtime::EventLoop;
 use crate::task::{spawn, Task};
 
-/// Signal numbers, for [`Signal::new`] and [`add_signal_handler`] (`SIGINT`, `SIGTERM`, `SIGHUP`,
-/// `SIGUSR1`, ...).
+/// Signal numbers, for [`Signal::new`], [`add_signal_handler`] and
+/// [`Child::send_signal`](crate::Child::send_signal) (`SIGINT`, `SIGTERM`, `SIGHUP`, `SIGUSR1`, ...).
 ///
 /// # Examples
 ///
@@ -171,7 +171,7 @@ impl fmt::Debug for Signal {
     }
 }
 
-fn name(signal: i32) -> String {
+pub(crate) fn name(signal: i32) -> String {
     signal_hook::low_level::signal_name(signal).map_or_else(|| signal.to_string(), str::to_owned)
 }
 

@@ -241,6 +241,9 @@ pub struct StreamReader {
     /// How many bytes the next read asks for: from [`FIRST_ROOM`] up to [`CHUNK`].
     room: usize,
     eof: bool,
+    /// The error the system reported for the connection (a reset, ...): every later read
+    /// reports it again, as asyncio's reader keeps its exception, instead of a clean end.
+    failed: Option<(io::ErrorKind, String)>,
     limit: usize,
 }
 
@@ -285,6 +288,7 @@ impl StreamReader {
             end: 0,
             room: FIRST_ROOM,
             eof: false,
+            failed: None,
             limit,
         }
     }
@@ -336,6 +340,9 @@ impl StreamReader {
         if self.shared.closed.get() {
             return Err(StreamError::Closed);
         }
+        if let Some((kind, message)) = &self.failed {
+            return Err(StreamError::Io(io::Error::new(*kind, message.clone())));
+        }
         if self.eof {
             return Ok(false);
         }
@@ -362,7 +369,14 @@ impl StreamReader {
                 }
                 Ok(true)
             }
-            Err(e) => Err(StreamError::Io(e)),
+            Err(e) => {
+                // Only the system's verdict on the connection sticks, not our own refusals
+                // (such as a use on another loop).
+                if e.raw_os_error().is_some() {
+                    self.failed = Some((e.kind(), e.to_string()));
+                }
+                Err(StreamError::Io(e))
+            }
         }
     }
 
@@ -370,8 +384,9 @@ impl StreamReader {
     /// (asyncio's `read(n)`).
     ///
     /// # Errors
-    /// [`StreamError::Io`] from the transport; [`StreamError::Closed`] after the writer's
-    /// `close()`.
+    /// [`StreamError::Io`] from the transport: once the connection failed (e.g. the peer reset
+    /// it), every later read reports that again, after the data received before it;
+    /// [`StreamError::Closed`] after the writer's `close()`.
     ///
     /// # Examples
     ///
@@ -555,6 +570,8 @@ pub struct StreamWriter {
     /// The background flush started by `close()`/`write_eof()` while data was buffered.
     finishing: Option<Task<io::Result<()>>>,
     eof_written: bool,
+    /// Data came after `write_eof()` and was dropped: `drain` reports it.
+    dropped_after_eof: bool,
     peer: Option<SocketAddr>,
 }
 
@@ -575,6 +592,7 @@ impl StreamWriter {
             pos: 0,
             finishing: None,
             eof_written: false,
+            dropped_after_eof: false,
             peer,
         }
     }
@@ -604,6 +622,7 @@ impl StreamWriter {
     /// See [`StreamWriter`].
     pub fn write(&mut self, data: &[u8]) {
         if self.is_finished() || data.is_empty() {
+            self.dropped_after_eof |= self.eof_written && !data.is_empty();
             return;
         }
         if self.pos == self.buf.len() {
@@ -649,7 +668,9 @@ impl StreamWriter {
     ///
     /// # Errors
     /// [`StreamError::Io`] when the socket fails (e.g. `BrokenPipe` or `ConnectionReset` once
-    /// the peer is gone); [`StreamError::Closed`] after [`close`](Self::close).
+    /// the peer is gone), and `BrokenPipe` once data was written after
+    /// [`write_eof`](Self::write_eof) (it was dropped); [`StreamError::Closed`] after
+    /// [`close`](Self::close).
     ///
     /// # Examples
     ///
@@ -657,6 +678,13 @@ impl StreamWriter {
     pub async fn drain(&mut self) -> Result<(), StreamError> {
         if self.shared.closed.get() {
             return Err(StreamError::Closed);
+        }
+        if self.dropped_after_eof {
+            return Err(StreamError::Io(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "data written after write_eof() was dropped: this side of the connection is shut \
+                 down for writing",
+            )));
         }
         flush(&self.shared, &self.buf[self.pos..]).await?;
         self.buf.clear();

@@ -273,3 +273,42 @@ fn a_loop_handle_is_send_sync_and_clone() {
     fn assert_send<T: Send>() {}
     assert_send::<asyncio::ConcurrentFuture<String>>();
 }
+
+/// A virtual clock does not jump past a blocking call in flight: the call takes real time, so
+/// a virtual timeout around it must not fire while it runs (tokio's paused clock behaves so).
+#[test]
+fn a_virtual_clock_stands_still_while_a_blocking_call_runs() {
+    let (out, elapsed) = watchdog("virtual clock and to_thread", || {
+        let lp = EventLoop::with_virtual_time();
+        let start = lp.time();
+        let out = lp.run_until_complete(asyncio::timeout(Duration::from_secs(1), async {
+            to_thread(|| {
+                thread::sleep(Duration::from_millis(20));
+                7
+            })
+            .await
+        }));
+        (out, lp.time() - start)
+    });
+    assert_eq!(out, Ok(7));
+    assert_eq!(
+        elapsed,
+        Duration::ZERO,
+        "no virtual time passed while waiting"
+    );
+}
+
+/// Once the blocking call is dropped unawaited, the clock may jump again when it finishes.
+#[test]
+fn a_virtual_clock_jumps_again_once_an_abandoned_blocking_call_ends() {
+    let elapsed = watchdog("virtual clock after to_thread", || {
+        let lp = EventLoop::with_virtual_time();
+        let start = lp.time();
+        lp.run_until_complete(async {
+            drop(to_thread(|| thread::sleep(Duration::from_millis(20))));
+            asyncio::sleep(Duration::from_secs(3600)).await;
+        });
+        lp.time() - start
+    });
+    assert_eq!(elapsed, Duration::from_secs(3600));
+}

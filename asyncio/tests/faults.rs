@@ -16,6 +16,8 @@ use std::task::{Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
+mod common;
+
 /// Runs `f` on a thread with a small stack (256 KiB: an eighth of a default thread's 2 MiB), so a
 /// walk that recursed once per level of a 100,000-deep structure would overflow it.
 fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -240,6 +242,41 @@ fn eight_threads_waking_one_task_a_hundred_thousand_times_each_lose_nothing() {
         "a task is polled at most once per wake: {polls}"
     );
     assert_usable(&lp);
+}
+
+/// The loop skips the waker's system call while it is busy and fires it only once parked (a
+/// handshake on a flag): a wake landing as the loop goes to sleep must not be lost. Here every
+/// wake comes from another thread at the moment the loop runs out of work.
+#[test]
+fn twenty_thousand_wakes_from_another_thread_as_the_loop_parks_lose_none() {
+    let n = common::watchdog("ping-pong with a thread", || {
+        run(async {
+            let (tx, rx) = std::sync::mpsc::channel::<Waker>();
+            let pinger = thread::spawn(move || {
+                for waker in rx {
+                    waker.wake();
+                }
+            });
+            let mut n = 0;
+            for _ in 0..20_000 {
+                let mut sent = false;
+                poll_fn(|cx| {
+                    if sent {
+                        return Poll::Ready(());
+                    }
+                    sent = true;
+                    tx.send(cx.waker().clone()).unwrap();
+                    Poll::Pending
+                })
+                .await;
+                n += 1;
+            }
+            drop(tx);
+            pinger.join().unwrap();
+            n
+        })
+    });
+    assert_eq!(n, 20_000);
 }
 
 // T1 T2

@@ -215,7 +215,7 @@ fn open_connection_to_a_closed_port_is_refused() {
 }
 
 #[test]
-fn a_peer_reset_during_readline_is_an_io_error() {
+fn a_peer_reset_during_readline_is_an_io_error_and_every_later_read_says_so() {
     watchdog("reset", || {
         run(async {
             // The server closes the connection while the client's bytes sit unread in its
@@ -245,6 +245,14 @@ fn a_peer_reset_during_readline_is_an_io_error() {
                 Err(StreamError::Io(e)) => assert_eq!(e.kind(), ErrorKind::ConnectionReset),
                 other => panic!("expected a reset, got {other:?}"),
             }
+            // Not taken for a clean end of stream afterwards (asyncio's reader keeps its error).
+            for again in [r.readline().await, r.read(10).await, r.read_to_end().await] {
+                match again {
+                    Err(StreamError::Io(e)) => assert_eq!(e.kind(), ErrorKind::ConnectionReset),
+                    other => panic!("expected the reset again, got {other:?}"),
+                }
+            }
+            assert!(!r.at_eof());
         })
     });
 }
@@ -327,6 +335,23 @@ fn write_eof_half_closes_and_the_reply_still_arrives() {
             w.write(b"request");
             w.write_eof();
             assert_eq!(r.read_to_end().await.unwrap(), b"request (done)");
+        })
+    });
+}
+
+#[test]
+fn data_written_after_write_eof_is_reported_as_dropped_not_lost_silently() {
+    watchdog("write after write_eof", || {
+        run(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let mut w = StreamWriter::new(a);
+            w.write_all(b"sent").await.unwrap();
+            w.write_eof();
+            w.drain().await.unwrap(); // nothing lost yet
+            let e = w.write_all(b"too late").await.unwrap_err();
+            assert!(e.to_string().contains("after write_eof()"), "{e}");
+            assert_eq!(std::io::Error::from(e).kind(), ErrorKind::BrokenPipe);
+            assert_eq!(StreamReader::new(b).read_to_end().await.unwrap(), b"sent");
         })
     });
 }

@@ -126,7 +126,7 @@ impl<T: 'static> IntoChild<Plain> for Task<T> {
     type Error = Infallible;
     type Child = RawTask<T, Infallible>;
     fn into_child_at(self, _: &'static Location<'static>) -> Self::Child {
-        task::assert_on_loop(Some(self.raw.core().id()), "a Task was gathered");
+        task::assert_on_loop(Some(self.raw.loop_id()), "a Task was gathered");
         self.raw
     }
 }
@@ -136,7 +136,7 @@ impl<T: 'static, E: 'static> IntoChild<Try<E>> for Task<Result<T, E>> {
     type Error = E;
     type Child = FallibleTask<T, E>;
     fn into_child_at(self, _: &'static Location<'static>) -> Self::Child {
-        task::assert_on_loop(Some(self.raw.core().id()), "a Task was gathered");
+        task::assert_on_loop(Some(self.raw.loop_id()), "a Task was gathered");
         FallibleTask(self.raw)
     }
 }
@@ -166,7 +166,7 @@ impl<T: 'static> IntoChild<Plain> for Shield<T> {
     type Error = Infallible;
     type Child = ShieldChild<T>;
     fn into_child_at(self, _: &'static Location<'static>) -> Self::Child {
-        task::assert_on_loop(Some(self.task.raw.core().id()), "a Task was gathered");
+        task::assert_on_loop(Some(self.task.raw.loop_id()), "a Task was gathered");
         ShieldChild {
             raw: self.task.raw,
             listener: None,
@@ -243,7 +243,7 @@ impl<T: 'static> Child for ShieldChild<T> {
         self.cancelled = true;
         self.raw.clear_listener();
         let (listener, index) = self.listener.take().expect("attached");
-        self.raw.core().push(Entry::Notify(listener, index));
+        self.raw.push(Entry::Notify(listener, index));
         true
     }
 }

@@ -31,7 +31,7 @@ impl Shared {
             }
             queue.push(Injected::Call(f));
         }
-        self.has_injected.store(true, Ordering::Release);
+        self.has_injected.store(true, Ordering::SeqCst);
         self.notify();
         true
     }
@@ -41,6 +41,10 @@ impl Shared {
         let leftovers = {
             let mut queue = self.injected.lock().unwrap_or_else(|e| e.into_inner());
             self.closed.store(true, Ordering::Release);
+            super::LOOPS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&self.id);
             std::mem::take(&mut *queue)
         };
         drop(leftovers);

@@ -150,7 +150,7 @@ impl Core {
             .borrow()
             .iter()
             .filter_map(|e| match e {
-                Entry::Task(r) => Some(r.metadata().key()),
+                Entry::Task(t) => Some(t.header().key()),
                 _ => None,
             })
             .collect();
@@ -175,14 +175,10 @@ impl Core {
     }
 
     fn info(&self, task: &Registered, state: TaskState) -> TaskInfo {
+        let header = task.task.header();
         TaskInfo {
-            id: task.id,
-            name: self
-                .names
-                .borrow()
-                .get(&task.id)
-                .cloned()
-                .unwrap_or_else(|| format!("Task-{}", task.id)),
+            id: header.id(),
+            name: header.name(),
             location: task.location,
             state,
         }

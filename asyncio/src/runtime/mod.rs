@@ -3,7 +3,7 @@
 //! # Model
 //! The loop owns a [`Core`], reachable from the running thread through a thread local while the
 //! loop runs. Everything that can run is an [`Entry`] on one FIFO queue, as in asyncio's
-//! `_ready` deque: a task's `Runnable`, a done callback, a gather notification, or the main future.
+//! `_ready` deque: a scheduled task, a done callback, a gather notification, or the main future.
 //!
 //! One *turn* (asyncio's `_run_once`):
 //! 1. move wakes that arrived from other threads (the injection queue) onto the run queue;
@@ -24,8 +24,9 @@
 //! The loop is single-threaded: `Core` is `!Send`, its cells are touched only by the loop thread, and
 //! the hot path (spawn, a wake on the loop thread, poll, complete) takes no lock. Wakers are
 //! `Send + Sync` as `std` requires: a wake on another thread lands in [`Shared::injected`] (a
-//! mutex'd Vec, the only lock, off the hot path) and fires the reactor's `mio::Waker`, which ends the
-//! loop's wait (or its next one), so a wake is never lost.
+//! mutex'd Vec, the only lock, off the hot path) and, if the loop is blocked in its reactor, fires
+//! the reactor's `mio::Waker` to end the wait; a loop that is busy finds the wake at its next turn
+//! without that system call, and a handshake on `parked` ensures no wake is lost in between.
 
 pub(crate) mod drain;
 mod handle;
@@ -34,22 +35,21 @@ pub(crate) mod reactor;
 pub(crate) mod timers;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use async_task::Runnable;
 use slab::Slab;
 
 use crate::error::Panic;
-use crate::task::Header;
+use crate::task::{Scheduled, TaskPtr};
 pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
 use reactor::Reactor;
 use timers::Timers;
@@ -63,30 +63,23 @@ pub trait Listener {
 
 /// One thing the loop can run.
 pub(crate) enum Entry {
-    Task(Runnable<Header>),
+    Task(Scheduled),
     Callback(Box<dyn FnOnce()>),
     Notify(Rc<dyn Listener>, u32),
     Main,
 }
 
-/// A `Runnable` (a cross-thread wake) or a callback travelling through the injection queue.
+/// A task woken from another thread, or a callback, travelling through the injection queue.
 enum Injected {
-    Task(Runnable<Header>),
+    Task(Scheduled),
     /// A callback from [`LoopHandle::call_soon_threadsafe`].
     Call(Box<dyn FnOnce() + Send>),
 }
 
-// SAFETY: a task's future may be `!Send`, so its `Runnable` must only be run or dropped on the
-// loop thread (async-task's `spawn_unchecked` contract). An `Injected` is pushed by a waking
-// thread and only ever popped by the loop thread (`Core::drain_injected`); the `EventLoop`, which is
-// `!Send`, drains the queue after every task's future has been dropped, and no `Runnable` can be
-// created for a task whose future is gone, so no `Injected::Task` is ever dropped elsewhere
-// (`Shared::close`, which drops what is left when the loop is dropped, runs on the loop thread).
-// `Injected::Call` holds a `Send` callback and needs no such care.
-unsafe impl Send for Injected {}
-
 /// The part of the loop other threads may touch.
 pub(crate) struct Shared {
+    /// The loop's id (its key in `LOOPS`).
+    id: u32,
     injected: Mutex<Vec<Injected>>,
     /// Set when `injected` may be non-empty, so the loop does not take the lock every turn.
     has_injected: AtomicBool,
@@ -94,6 +87,12 @@ pub(crate) struct Shared {
     main_woken: AtomicBool,
     /// Ends the loop's blocking wait in its reactor.
     waker: mio::Waker,
+    /// The loop is blocked in its reactor, or about to be: only then does a wake from another
+    /// thread need the waker's system call (see [`Core::block`]).
+    parked: AtomicBool,
+    /// Calls started on the blocking pool from this loop and not finished yet: a virtual clock
+    /// waits for them instead of jumping (their results come in real time).
+    blocking: AtomicUsize,
     /// Set, under the `injected` lock, when the `EventLoop` is dropped: no more callbacks.
     closed: AtomicBool,
 }
@@ -105,41 +104,78 @@ impl Shared {
         injected
             .iter()
             .filter_map(|i| match i {
-                Injected::Task(r) => Some(r.metadata().key()),
+                Injected::Task(t) => Some(t.header().key()),
                 Injected::Call(_) => None,
             })
             .collect()
     }
 
-    fn inject(&self, runnable: Runnable<Header>) {
+    fn inject(&self, task: Scheduled) {
         self.injected
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(Injected::Task(runnable));
-        self.has_injected.store(true, Ordering::Release);
+            .push(Injected::Task(task));
+        self.has_injected.store(true, Ordering::SeqCst);
         self.notify();
     }
 
-    /// Ends the loop's wait (or its next one, if it is not waiting).
+    /// Ends the loop's wait, if it is waiting. Call it after storing (`SeqCst`) the flag that
+    /// says there is work (`has_injected` or `main_woken`): [`Core::block`] stores `parked`
+    /// before it reads those flags for the last time, so either the loop sees the work or this
+    /// sees the loop parked — a wake is never lost, and a busy loop costs wakers no system call.
     fn notify(&self) {
-        // Fails only if the eventfd counter is saturated, i.e. a wake is already pending.
-        let _ = self.waker.wake();
+        if self.parked.load(Ordering::SeqCst) {
+            // Fails only if the eventfd counter is saturated, i.e. a wake is already pending.
+            let _ = self.waker.wake();
+        }
     }
 }
 
-/// Schedules a task's `Runnable`: on the loop's own running thread, onto the local queue with no
-/// lock; anywhere else, through the injection queue.
-pub(crate) fn schedule(shared: &Arc<Shared>, runnable: Runnable<Header>) {
-    let mut runnable = Some(runnable);
+/// Queues a task on its loop: on the loop's own running thread, onto the local queue with no
+/// lock; anywhere else, through the injection queue of the loop with the task's id (a task whose
+/// loop is gone is dropped).
+pub(crate) fn schedule(task: Scheduled) {
+    let loop_id = task.loop_id();
+    let mut task = Some(task);
     let _ = CURRENT.try_with(|c| match &*c.borrow() {
-        Some(core) if Arc::ptr_eq(&core.shared, shared) => {
-            core.push(Entry::Task(runnable.take().expect("not yet scheduled")));
-        }
+        Some(core) if core.id == loop_id => core.push(Entry::Task(task.take().expect("once"))),
         _ => {}
     });
     // Another thread, a thread whose locals are being torn down, or the loop not running.
-    if let Some(runnable) = runnable {
-        shared.inject(runnable);
+    if let Some(task) = task {
+        let shared = LOOPS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&loop_id)
+            .and_then(Weak::upgrade);
+        if let Some(shared) = shared {
+            shared.inject(task);
+        }
+    }
+}
+
+/// Every loop not yet dropped, by id: how a wake from another thread finds its task's loop
+/// (tasks keep only the id, to stay small).
+static LOOPS: Mutex<BTreeMap<u32, Weak<Shared>>> = Mutex::new(BTreeMap::new());
+
+/// A call on the blocking pool, counted by the loop that started it while it runs (see
+/// `Shared::blocking`). Dropped by the pool thread after the call's result is delivered.
+pub(crate) struct BlockingCall(Arc<Shared>);
+
+impl BlockingCall {
+    /// Counts a call starting now, if a loop is running on this thread.
+    pub(crate) fn start() -> Option<BlockingCall> {
+        try_with_core(|core| {
+            core.shared.blocking.fetch_add(1, Ordering::SeqCst);
+            BlockingCall(core.shared.clone())
+        })
+    }
+}
+
+impl Drop for BlockingCall {
+    fn drop(&mut self) {
+        self.0.blocking.fetch_sub(1, Ordering::SeqCst);
+        self.0.notify();
     }
 }
 
@@ -155,6 +191,26 @@ static NEXT_LOOP_ID: AtomicU32 = AtomicU32::new(1);
 thread_local! {
     /// The loop running on this thread, if any.
     static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+    /// The loops made on this thread and not dropped yet.
+    static THREAD_LOOPS: RefCell<Vec<std::rc::Weak<Core>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The loop with id `loop_id` if it lives on this thread, running or not: how a task handle,
+/// which keeps only its loop's id, reaches its loop.
+pub(crate) fn loop_core(loop_id: u32) -> Option<Rc<Core>> {
+    try_with_core(|c| (c.id == loop_id).then(|| c.clone()))
+        .flatten()
+        .or_else(|| {
+            THREAD_LOOPS
+                .try_with(|l| {
+                    l.borrow()
+                        .iter()
+                        .filter_map(std::rc::Weak::upgrade)
+                        .find(|c| c.id == loop_id)
+                })
+                .ok()
+                .flatten()
+        })
 }
 
 /// Calls `f` with the running loop, or returns `None` when no loop runs on this thread.
@@ -167,7 +223,12 @@ pub(crate) fn try_with_core<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
 
 /// The running loop; panics with `what` named in the message when there is none.
 pub(crate) fn current_core(what: &str) -> Rc<Core> {
-    try_with_core(Rc::clone).unwrap_or_else(|| {
+    with_current_core(what, Rc::clone)
+}
+
+/// Calls `f` with the running loop; panics with `what` named in the message when there is none.
+pub(crate) fn with_current_core<R>(what: &str, f: impl FnOnce(&Rc<Core>) -> R) -> R {
+    try_with_core(f).unwrap_or_else(|| {
         panic!(
             "{what} called outside a running event loop: call it from inside asyncio::run(..) or \
              EventLoop::run_until_complete(..)"
@@ -182,13 +243,11 @@ pub(crate) struct Core {
     id: u32,
     pub(crate) shared: Arc<Shared>,
     queue: RefCell<VecDeque<Entry>>,
-    /// Every task whose future is still alive, with its waker: `cancel()` wakes through it, the
-    /// clean-up of `run` wakes them all, and the task dump lists them.
+    /// Every task whose future is still alive: `cancel()` and the clean-up of `run` wake them
+    /// through it, and the task dump lists them.
     pub(crate) tasks: RefCell<Slab<Registered>>,
     /// Registry key of the task being polled, `usize::MAX` when none is.
     current: Cell<usize>,
-    /// Names given with `set_name` to tasks still alive, by task id (for the dump).
-    pub(crate) names: RefCell<HashMap<u64, String>>,
     pub(crate) timers: RefCell<Timers>,
     pub(crate) reactor: Reactor,
     /// Set by the clean-up: every task is cancelled at its next turn, new ones before they start.
@@ -203,8 +262,7 @@ pub(crate) struct Core {
 
 /// A live task in the loop's registry.
 pub(crate) struct Registered {
-    pub(crate) waker: Waker,
-    pub(crate) id: u64,
+    pub(crate) task: TaskPtr,
     /// Where it was spawned.
     pub(crate) location: &'static Location<'static>,
 }
@@ -235,20 +293,28 @@ impl Core {
         let (reactor, waker) = Reactor::new().unwrap_or_else(|e| {
             panic!("could not create the event loop's I/O poller: {e} (out of file descriptors?)")
         });
+        let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(Shared {
+            id,
+            injected: Mutex::new(Vec::new()),
+            has_injected: AtomicBool::new(false),
+            main_woken: AtomicBool::new(false),
+            waker,
+            parked: AtomicBool::new(false),
+            blocking: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        });
+        LOOPS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, Arc::downgrade(&shared));
         Core {
-            id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
-            shared: Arc::new(Shared {
-                injected: Mutex::new(Vec::new()),
-                has_injected: AtomicBool::new(false),
-                main_woken: AtomicBool::new(false),
-                waker,
-                closed: AtomicBool::new(false),
-            }),
+            id,
+            shared,
             reactor,
             queue: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::new()),
             current: Cell::new(usize::MAX),
-            names: RefCell::new(HashMap::new()),
             timers: RefCell::new(Timers::default()),
             closing: Cell::new(false),
             main_queued: Cell::new(false),
@@ -281,8 +347,14 @@ impl Core {
         self.closing.get()
     }
 
+    /// A new task id: ids fit in 56 bits (the task header keeps its flags beside the id), enough
+    /// for a loop spawning a task every nanosecond for two years.
     pub(crate) fn next_task_id(&self) -> u64 {
         let id = self.next_task_id.get();
+        assert!(
+            id < 1 << 56,
+            "this loop has spawned 2^56 tasks: task ids are exhausted"
+        );
         self.next_task_id.set(id + 1);
         id
     }
@@ -348,9 +420,9 @@ impl Core {
                 break;
             };
             match entry {
-                Entry::Task(runnable) => {
-                    self.current.set(runnable.metadata().key());
-                    runnable.run();
+                Entry::Task(task) => {
+                    self.current.set(task.header().key());
+                    task.run(self);
                     self.current.set(usize::MAX);
                 }
                 Entry::Callback(f) => {
@@ -398,6 +470,10 @@ impl Core {
         self.busy_turns.set(0); // this wait collects I/O
         let deadline = self.timers.borrow_mut().next_deadline();
         match (deadline, &self.clock) {
+            (Some(_), Clock::Virtual { .. }) if self.shared.blocking.load(Ordering::SeqCst) > 0 => {
+                // A blocking call finishes in real time: wait for it rather than jump past it.
+                self.block(None, true);
+            }
             (Some(d), Clock::Virtual { start, elapsed }) => {
                 // Collect I/O that is ready now; jump the clock only if that woke nothing.
                 self.reactor.wait(Some(Duration::ZERO));
@@ -406,11 +482,25 @@ impl Core {
                 }
             }
             (Some(d), Clock::Real) => {
-                let now = Instant::now();
-                self.reactor.wait(Some(d.saturating_duration_since(now)));
+                self.block(Some(d.saturating_duration_since(Instant::now())), false)
             }
-            (None, _) => self.reactor.wait(None),
+            (None, _) => self.block(None, false),
         }
+    }
+
+    /// Waits in the reactor for up to `timeout` (forever if `None`), unless another thread has
+    /// sent work meanwhile (see [`Shared::notify`] for the handshake) or, with `for_blocking`,
+    /// the blocking calls have all finished.
+    fn block(&self, timeout: Option<Duration>, for_blocking: bool) {
+        let shared = &self.shared;
+        shared.parked.store(true, Ordering::SeqCst);
+        let work_came = shared.has_injected.load(Ordering::SeqCst)
+            || shared.main_woken.load(Ordering::SeqCst)
+            || (for_blocking && shared.blocking.load(Ordering::SeqCst) == 0);
+        if !work_came {
+            self.reactor.wait(timeout);
+        }
+        shared.parked.store(false, Ordering::Relaxed);
     }
 
     /// asyncio.run's clean-up (rule L1): cancel every task still pending and run the loop until
@@ -420,13 +510,7 @@ impl Core {
         let mut wake_all = true;
         loop {
             if wake_all {
-                let wakers: Vec<Waker> = self
-                    .tasks
-                    .borrow()
-                    .iter()
-                    .map(|(_, t)| t.waker.clone())
-                    .collect();
-                wakers.into_iter().for_each(Waker::wake);
+                self.tasks.borrow().iter().for_each(|(_, t)| t.task.wake());
             }
             self.turn(&mut || false);
             let idle =
@@ -492,7 +576,7 @@ impl Wake for MainWaker {
             mine
         });
         if local != Some(true) {
-            self.shared.main_woken.store(true, Ordering::Release);
+            self.shared.main_woken.store(true, Ordering::SeqCst);
             self.shared.notify();
         }
     }
@@ -528,9 +612,7 @@ impl EventLoop {
     /// ```
     #[allow(clippy::new_without_default)]
     pub fn new() -> EventLoop {
-        EventLoop {
-            core: Rc::new(Core::new(Clock::Real)),
-        }
+        EventLoop::with_clock(Clock::Real)
     }
 
     /// Creates a loop whose clock is virtual, for tests: time stands still while anything is
@@ -544,7 +626,11 @@ impl EventLoop {
     /// keeps the machine's time). A task that is always ready (one that wakes itself forever)
     /// therefore stops the clock. The loop never waits for a timer: when nothing is ready it
     /// moves the clock to the next deadline at once, even if another thread is about to wake a
-    /// task; it waits for other threads only when no timer is armed.
+    /// task. It waits for other threads only when no timer is armed, or while a
+    /// [`to_thread`](crate::to_thread) (or [`BlockingPool::run`](crate::BlockingPool::run)) call
+    /// started from this loop is running: such a call takes real time, so the virtual clock stands
+    /// still until it returns (as tokio's paused clock does for `spawn_blocking`). I/O in flight
+    /// does not stop the clock: a peer that answers in real time loses to a virtual timeout.
     ///
     /// # Examples
     ///
@@ -563,12 +649,16 @@ impl EventLoop {
     /// assert_eq!(lp.time() - start, Duration::from_secs(3600));
     /// ```
     pub fn with_virtual_time() -> EventLoop {
-        EventLoop {
-            core: Rc::new(Core::new(Clock::Virtual {
-                start: Instant::now(),
-                elapsed: Cell::new(Duration::ZERO),
-            })),
-        }
+        EventLoop::with_clock(Clock::Virtual {
+            start: Instant::now(),
+            elapsed: Cell::new(Duration::ZERO),
+        })
+    }
+
+    fn with_clock(clock: Clock) -> EventLoop {
+        let core = Rc::new(Core::new(clock));
+        THREAD_LOOPS.with(|l| l.borrow_mut().push(Rc::downgrade(&core)));
+        EventLoop { core }
     }
 
     /// Runs the loop until `future` completes and returns its output (asyncio's
@@ -674,6 +764,11 @@ impl Drop for EventLoop {
             core.shut_down();
         }
         core.shared.close();
+        let id = core.id;
+        let _ = THREAD_LOOPS.try_with(|l| {
+            l.borrow_mut()
+                .retain(|c| c.upgrade().is_some_and(|c| c.id != id))
+        });
     }
 }
 

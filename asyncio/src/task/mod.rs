@@ -1,13 +1,13 @@
 //! Tasks: `spawn`, the `Task<T>` handle, cancellation, done callbacks, names, and `shield`.
 //!
 //! # Ownership
-//! A task is one async-task allocation holding the wrapped future (or, once finished, its output)
-//! and a [`Header`] (async-task's "metadata") with our per-task state. References to it: the
-//! `Runnable` while it is queued, the `Task` handle (ours wraps async-task's), and wakers — one of
-//! them kept in the loop's task registry until the future is gone, so `cancel()` and `run`'s
-//! clean-up can always wake the task.
+//! A task is one allocation ([`raw`]) holding a [`Header`] with our per-task state and the wrapped
+//! future (or, once finished, its output). References to it: the `Task` handle, each waker, and
+//! the future itself while it lives; a run-queue entry owns the task's `SCHEDULED` bit. The
+//! loop's registry keeps a plain pointer to every task whose future is alive, so `cancel()` and
+//! `run`'s clean-up can always wake it.
 //!
-//! # States (the `flags` bits of [`Header`]; only the loop thread reads or writes them)
+//! # States (the flag bits of [`Header`]; only the loop thread reads or writes them)
 //! ```text
 //! pending ──cancel()──▶ CANCEL_REQUESTED ──next turn: future dropped──▶ DONE|CANCELLED
 //!    │                                         (also when the loop is closing)
@@ -18,6 +18,8 @@
 //! A panic that ends DETACHED and not RETRIEVED is reported through the loop's exception handler
 //! (rule T4), once: when the task finishes if already detached, else when the handle is dropped.
 
+mod raw;
+
 use std::borrow::BorrowMut;
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -26,7 +28,9 @@ use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::rc::Rc;
+use std::sync::atomic::AtomicUsize;
 use std::task::{Context, Poll, Waker};
 
 use pin_project_lite::pin_project;
@@ -34,6 +38,7 @@ use pin_project_lite::pin_project;
 use crate::error::{Panic, TaskError};
 use crate::runtime::drain::{self, Drain};
 use crate::runtime::{self, Core, Entry, ExceptionContext, Listener, Registered};
+pub(crate) use raw::Scheduled;
 
 const CANCEL_REQUESTED: u8 = 1 << 0;
 const DONE: u8 = 1 << 1;
@@ -43,22 +48,42 @@ const DETACHED: u8 = 1 << 4;
 const RETRIEVED: u8 = 1 << 5;
 /// A task group took the task's outcome: a panic is reported by the group, never as unretrieved.
 const OBSERVED: u8 = 1 << 6;
+/// The output is stored in the task, waiting for its handle to take it.
+const OUTPUT: u8 = 1 << 7;
 
-/// Per-task state kept in the task's allocation.
+/// Per-task state, at the start of the task's allocation.
 ///
-/// Invariant: `listener` and the callbacks in `extras` are `None`/empty once the task's future has
-/// been dropped (the wrapper's completion takes them, on the loop thread). The header itself may be
-/// dropped on whichever thread drops the last waker, and then holds only `Send` data.
+/// Invariant: `waiter` is empty and `extras` holds no callback once the task's future has been
+/// dropped (the completion takes them, on the loop thread). The header itself may be dropped on
+/// whichever thread drops the last waker, and then holds only `Send` data.
 pub(crate) struct Header {
-    id: u64,
-    flags: Cell<u8>,
-    /// The gather waiting for this task; `index` is this task's place in it.
-    listener: Cell<Option<Rc<dyn Listener>>>,
-    index: Cell<u32>,
-    /// Key of this task's entry in the loop's registry; valid while the future is alive.
-    key: Cell<u32>,
+    /// Scheduled and complete bits and the reference count: see [`raw`]. Any thread.
+    state: AtomicUsize,
+    vtable: &'static raw::VTable,
+    /// The task's id in the low 56 bits, its flags in the top 8 (one word for both keeps the
+    /// header at 64 bytes).
+    id_flags: Cell<u64>,
+    /// Who is told when the task is done: a gather, or the waker of a task awaiting the handle.
+    waiter: Cell<Waiter>,
     /// Rarely used state, allocated on first use.
     extras: Cell<Option<Box<Extras>>>,
+    /// Key of this task's entry in the loop's registry; valid while the future is alive.
+    key: Cell<u32>,
+    /// The loop the task runs on. Never changes; any thread may read it.
+    loop_id: u32,
+}
+
+/// Where the flags sit in `Header::id_flags`.
+const FLAGS_SHIFT: u32 = 56;
+
+#[derive(Default)]
+enum Waiter {
+    #[default]
+    None,
+    /// A gather (or wait, or shield) and this task's place in it.
+    Listener(Rc<dyn Listener>, u32),
+    /// Something awaiting the handle directly.
+    Waker(Waker),
 }
 
 #[derive(Default)]
@@ -69,11 +94,17 @@ struct Extras {
 
 impl Header {
     fn has(&self, flag: u8) -> bool {
-        self.flags.get() & flag != 0
+        (self.id_flags.get() >> FLAGS_SHIFT) as u8 & flag != 0
     }
 
     fn set(&self, flag: u8) {
-        self.flags.set(self.flags.get() | flag);
+        self.id_flags
+            .set(self.id_flags.get() | u64::from(flag) << FLAGS_SHIFT);
+    }
+
+    fn clear(&self, flag: u8) {
+        self.id_flags
+            .set(self.id_flags.get() & !(u64::from(flag) << FLAGS_SHIFT));
     }
 
     fn with_extras<R>(&self, f: impl FnOnce(&mut Extras) -> R) -> R {
@@ -88,21 +119,52 @@ impl Header {
         self.key.get() as usize
     }
 
-    fn has_name(&self) -> bool {
-        let extras = self.extras.take();
-        let named = extras.as_ref().is_some_and(|e| e.name.is_some());
-        self.extras.set(extras);
-        named
+    /// The task's id ([`Task::id`]).
+    pub(crate) fn id(&self) -> u64 {
+        self.id_flags.get() & ((1 << FLAGS_SHIFT) - 1)
     }
 
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         let extras = self.extras.take();
         let name = match extras.as_ref().and_then(|e| e.name.clone()) {
             Some(n) => n,
-            None => format!("Task-{}", self.id),
+            None => format!("Task-{}", self.id()),
         };
         self.extras.set(extras);
         name
+    }
+
+    /// At completion: the output to store for the handle, or `None` when there is no handle
+    /// left to take it (the output is then dropped here, on the loop thread).
+    fn keep_output<O>(&self, core: &Core, output: O) -> Option<O> {
+        if !self.has(DETACHED) {
+            self.set(OUTPUT);
+            return Some(output);
+        }
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(output))) {
+            core.report(ExceptionContext::new(
+                "a detached task's output panicked while being dropped".into(),
+                Some(self.name()),
+                Some(Panic::from_payload(payload)),
+            ));
+        }
+        None
+    }
+}
+
+/// A live task as the loop's registry holds it: a pointer that borrows the future's reference
+/// (the entry is removed when the future completes, before that reference is dropped).
+pub(crate) struct TaskPtr(NonNull<Header>);
+
+impl TaskPtr {
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: registered tasks are alive (see the type's docs).
+        unsafe { self.0.as_ref() }
+    }
+
+    /// Queues the task for its next turn, unless it is queued already.
+    pub(crate) fn wake(&self) {
+        raw::schedule(self.0);
     }
 }
 
@@ -156,49 +218,40 @@ pin_project! {
 }
 
 pin_project! {
-    /// The future async-task runs: the user's future plus cancellation, panic capture and the
-    /// completion bookkeeping.
-    struct Wrapper<'h, F, M> {
-        header: &'h Header,
-        core: Rc<Core>,
+    /// The body of a task: the user's future plus cancellation, panic capture and the completion
+    /// bookkeeping.
+    struct Wrapper<F, M> {
         #[pin]
         stage: Stage<F>,
         mode: PhantomData<M>,
     }
-
-    impl<'h, F, M> PinnedDrop for Wrapper<'h, F, M> {
-        fn drop(this: Pin<&mut Self>) {
-            // Only reached without `finish` if async-task drops an unfinished future (it never
-            // does on our loop, which cancels through the flag); keep the invariants anyway.
-            if !this.header.has(DONE) {
-                this.header.set(CANCELLED);
-                finish(this.header, &this.core, None);
-            }
-        }
-    }
 }
 
-impl<F, M> Future for Wrapper<'_, F, M>
+impl<F, M> raw::Body for Wrapper<F, M>
 where
     F: Future,
     M: Outcome<F::Output>,
 {
     type Output = Result<M::Value, TaskError<M::Error>>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(
+        self: Pin<&mut Self>,
+        header: &Header,
+        core: &Core,
+        cx: &mut Context<'_>,
+    ) -> Poll<Self::Output> {
         let mut this = self.project();
-        let header = *this.header;
         let result = if let StageProj::Cancelling { drain } = this.stage.as_mut().project() {
             if !drain.is_empty() {
                 drain.register(cx.waker());
                 return Poll::Pending;
             }
             Err(TaskError::Cancelled)
-        } else if header.has(CANCEL_REQUESTED) || this.core.is_closing() {
+        } else if header.has(CANCEL_REQUESTED) || core.is_closing() {
             Err(TaskError::Cancelled)
         } else {
             let StageProj::Running { future } = this.stage.as_mut().project() else {
-                unreachable!("async-task never polls a finished future");
+                unreachable!("a finished task is never polled");
             };
             match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
                 Ok(Poll::Pending) => return Poll::Pending,
@@ -224,7 +277,7 @@ where
             }
         }));
         if let Err(payload) = dropped {
-            this.core.report(ExceptionContext::new(
+            core.report(ExceptionContext::new(
                 "a task's future panicked while being dropped".into(),
                 Some(header.name()),
                 Some(Panic::from_payload(payload)),
@@ -244,7 +297,7 @@ where
             Err(TaskError::Panicked(p)) if header.has(DETACHED) && !header.has(OBSERVED) => Some(p),
             _ => None,
         };
-        finish(header, this.core, unretrieved);
+        finish(header, core, unretrieved);
         Poll::Ready(result)
     }
 }
@@ -253,14 +306,11 @@ where
 /// done callbacks to the queue, and report a panic nobody can retrieve.
 fn finish(header: &Header, core: &Core, unretrieved: Option<&Panic>) {
     header.set(DONE);
-    let registered = core.tasks.borrow_mut().try_remove(header.key());
-    if let Some(r) = registered {
-        if header.has_name() {
-            core.names.borrow_mut().remove(&r.id);
-        }
-    }
-    if let Some(listener) = header.listener.take() {
-        core.push(Entry::Notify(listener, header.index.get()));
+    core.tasks.borrow_mut().try_remove(header.key());
+    match header.waiter.take() {
+        Waiter::Listener(listener, index) => core.push(Entry::Notify(listener, index)),
+        Waiter::Waker(waker) => waker.wake(),
+        Waiter::None => {}
     }
     if let Some(mut extras) = header.extras.take() {
         for cb in extras.callbacks.drain(..) {
@@ -283,7 +333,7 @@ fn report_unretrieved(core: &Core, header: &Header, panic: &Panic) {
 
 /// Spawns `future` on `core`; `M` says how its output becomes the task's result.
 fn spawn_on<F, M>(
-    core: &Rc<Core>,
+    core: &Core,
     future: F,
     location: &'static Location<'static>,
 ) -> RawTask<M::Value, M::Error>
@@ -293,49 +343,33 @@ where
     M::Value: 'static,
     M::Error: 'static,
 {
-    let id = core.next_task_id();
     let header = Header {
-        id,
-        flags: Cell::new(0),
-        listener: Cell::new(None),
-        index: Cell::new(0),
-        key: Cell::new(u32::MAX),
+        state: AtomicUsize::new(0),
+        vtable: raw::vtable::<Wrapper<F, M>>(),
+        id_flags: Cell::new(core.next_task_id()),
+        waiter: Cell::new(Waiter::None),
         extras: Cell::new(None),
+        key: Cell::new(u32::MAX),
+        loop_id: core.id(),
     };
-    let shared = core.shared.clone();
-    let wrapper_core = core.clone();
-    // SAFETY (async-task's `spawn_unchecked` contract):
-    // - the future may be `!Send`: its `Runnable` is run and dropped only on the loop thread —
-    //   `runtime::schedule` puts it on the loop's own queue, or, from another thread, on the
-    //   injection queue that only the loop thread drains (see `runtime::Injected`);
-    // - the future is `'static` except for its borrow of the metadata (`&Header`), which
-    //   async-task keeps alive for as long as the future;
-    // - the schedule function is `Send + Sync + 'static` (it holds an `Arc<Shared>`).
-    let (runnable, task) = unsafe {
-        async_task::Builder::new().metadata(header).spawn_unchecked(
-            move |header| Wrapper::<F, M> {
-                header,
-                core: wrapper_core,
-                stage: Stage::Running { future },
-                mode: PhantomData,
-            },
-            move |runnable| runtime::schedule(&shared, runnable),
-        )
+    let body = Wrapper::<F, M> {
+        stage: Stage::Running { future },
+        mode: PhantomData,
     };
+    let (ptr, scheduled) = raw::allocate(header, body);
     let key = core.tasks.borrow_mut().insert(Registered {
-        waker: runnable.waker(),
-        id,
+        task: TaskPtr(ptr),
         location,
     });
     let key = u32::try_from(key)
         .ok()
         .filter(|&k| k != u32::MAX)
         .unwrap_or_else(|| panic!("more than {} tasks alive on one loop", u32::MAX - 1));
-    runnable.metadata().key.set(key);
-    runnable.schedule();
+    scheduled.header().key.set(key);
+    core.push(Entry::Task(scheduled));
     RawTask {
-        task: Some(task),
-        core: core.clone(),
+        ptr,
+        output: PhantomData,
     }
 }
 
@@ -351,24 +385,39 @@ pub(crate) fn assert_on_loop(loop_id: Option<u32>, what: &str) {
     }
 }
 
-/// The engine of a task handle, shared by [`Task`] and gather children.
+/// The engine of a task handle, shared by [`Task`] and gather children: one reference to the
+/// task, and the right to its output. One pointer: the loop is found by the id in the header.
+/// `!Send` (the pointer), as the task's state is the loop thread's.
 #[doc(hidden)]
 pub struct RawTask<T, E> {
-    /// `None` only after `detach`.
-    task: Option<async_task::Task<Result<T, TaskError<E>>, Header>>,
-    core: Rc<Core>,
+    ptr: NonNull<Header>,
+    output: PhantomData<fn() -> TaskResult<T, E>>,
 }
+
+/// What a task's output becomes: its result.
+type TaskResult<T, E> = Result<T, TaskError<E>>;
 
 impl<T, E> RawTask<T, E> {
     fn header(&self) -> &Header {
-        self.task
-            .as_ref()
-            .expect("task handle used after detach")
-            .metadata()
+        // SAFETY: the handle's reference keeps the task alive.
+        unsafe { self.ptr.as_ref() }
     }
 
-    pub(crate) fn core(&self) -> &Rc<Core> {
-        &self.core
+    /// The id of the task's loop.
+    pub(crate) fn loop_id(&self) -> u32 {
+        self.header().loop_id
+    }
+
+    /// The task's loop, if it is still alive (it lives on this thread, as the handle does).
+    fn core(&self) -> Option<Rc<Core>> {
+        runtime::loop_core(self.header().loop_id)
+    }
+
+    /// Queues `entry` on the task's loop; dropped if the loop is gone (nothing would run it).
+    pub(crate) fn push(&self, entry: Entry) {
+        if let Some(core) = self.core() {
+            core.push(entry);
+        }
     }
 
     pub(crate) fn is_done(&self) -> bool {
@@ -390,15 +439,7 @@ impl<T, E> RawTask<T, E> {
             return false;
         }
         header.set(CANCEL_REQUESTED);
-        let waker = self
-            .core
-            .tasks
-            .borrow()
-            .get(header.key())
-            .map(|t| t.waker.clone());
-        if let Some(w) = waker {
-            w.wake();
-        }
+        raw::schedule(self.ptr);
         true
     }
 
@@ -406,41 +447,55 @@ impl<T, E> RawTask<T, E> {
     pub(crate) fn set_listener(&self, listener: Rc<dyn Listener>, index: u32) {
         let header = self.header();
         if header.has(DONE) {
-            self.core.push(Entry::Notify(listener, index));
+            self.push(Entry::Notify(listener, index));
         } else {
-            header.index.set(index);
-            header.listener.set(Some(listener));
+            header.waiter.set(Waiter::Listener(listener, index));
         }
     }
 
     /// Forgets the listener (a shield whose awaiter was cancelled).
     pub(crate) fn clear_listener(&self) {
-        drop(self.header().listener.take());
+        drop(self.header().waiter.take());
     }
 
     pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError<E>>> {
         let header = self.header();
+        if header.has(OUTPUT) {
+            header.clear(OUTPUT);
+            header.set(RETRIEVED);
+            // SAFETY: the output is stored and of this handle's type; it is marked taken above.
+            return Poll::Ready(unsafe { raw::take_output(self.ptr) });
+        }
         if header.has(RETRIEVED) {
             panic!(
                 "a Task was awaited again after it returned its output: the output can be taken \
                  only once (ask is_done()/is_cancelled() instead)"
             );
         }
-        if !header.has(DONE) && self.core.current_key() == header.key() {
+        debug_assert!(
+            !header.has(DONE),
+            "a finished task keeps its output for its handle"
+        );
+        if runtime::try_with_core(|c| c.id() == header.loop_id && c.current_key() == header.key())
+            == Some(true)
+        {
             panic!(
                 "a task awaited its own handle: it would wait forever for itself to finish; \
                  await another task, or return from this one"
             );
         }
-        let task = self.task.as_mut().expect("task handle used after detach");
-        let out = Pin::new(task).poll(cx);
-        if out.is_ready() {
-            self.header().set(RETRIEVED);
-        } else {
-            // Awaited elsewhere, it would wait forever: the task runs only on its own loop.
-            assert_on_loop(Some(self.core.id()), "a Task was awaited");
-        }
-        out
+        // Awaited elsewhere, it would wait forever: the task runs only on its own loop.
+        assert_on_loop(Some(header.loop_id), "a Task was awaited");
+        let waiter = header.waiter.take();
+        let waker = match waiter {
+            Waiter::Waker(mut w) => {
+                w.clone_from(cx.waker());
+                w
+            }
+            _ => cx.waker().clone(),
+        };
+        header.waiter.set(Waiter::Waker(waker));
+        Poll::Pending
     }
 
     /// Takes the output of a finished task.
@@ -454,7 +509,7 @@ impl<T, E> RawTask<T, E> {
     fn add_done_callback(&self, f: Box<dyn FnOnce()>) {
         let header = self.header();
         if header.has(DONE) {
-            self.core.push(Entry::Callback(f));
+            self.push(Entry::Callback(f));
         } else {
             header.with_extras(|e| e.callbacks.push(f));
         }
@@ -463,19 +518,26 @@ impl<T, E> RawTask<T, E> {
 
 impl<T, E> Drop for RawTask<T, E> {
     fn drop(&mut self) {
-        let Some(task) = self.task.as_ref() else {
-            return;
-        };
-        let header = task.metadata();
+        let header = self.header();
         header.set(DETACHED);
-        if header.has(PANICKED) && !header.has(RETRIEVED) && !header.has(OBSERVED) {
-            if let Err(TaskError::Panicked(p)) = self.take_output() {
-                report_unretrieved(&self.core, self.header(), &p);
+        if header.has(OUTPUT) {
+            if header.has(PANICKED) && !header.has(OBSERVED) {
+                if let Err(TaskError::Panicked(p)) = self.take_output() {
+                    match self.core() {
+                        Some(core) => report_unretrieved(&core, self.header(), &p),
+                        None => eprintln!(
+                            "asyncio: Task exception was never retrieved: task '{}' {p}",
+                            self.header().name()
+                        ),
+                    }
+                }
+            } else {
+                header.clear(OUTPUT);
+                // SAFETY: the output is stored and of this handle's type; it is marked gone above.
+                unsafe { raw::drop_output::<TaskResult<T, E>>(self.ptr) };
             }
         }
-        if let Some(task) = self.task.take() {
-            task.detach();
-        }
+        raw::release(self.ptr);
     }
 }
 
@@ -543,9 +605,10 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let core = runtime::current_core("spawn()");
     Task {
-        raw: spawn_on::<F, Plain>(&core, future, location),
+        raw: runtime::with_current_core("spawn()", |core| {
+            spawn_on::<F, Plain>(core, future, location)
+        }),
     }
 }
 
@@ -560,8 +623,9 @@ where
     T: 'static,
     E: 'static,
 {
-    let core = runtime::current_core("spawn()");
-    spawn_on::<F, Fallible>(&core, future, location)
+    runtime::with_current_core("spawn()", |core| {
+        spawn_on::<F, Fallible>(core, future, location)
+    })
 }
 
 /// Spawns a task group child: `future` decides the task's result (`Err(Cancelled)` when its group
@@ -572,8 +636,10 @@ where
     F: Future<Output = Result<T, TaskError>> + 'static,
     T: 'static,
 {
-    let core = runtime::current_core("TaskGroup::spawn()");
-    let raw = spawn_on::<F, Decided>(&core, future, Location::caller());
+    let location = Location::caller();
+    let raw = runtime::with_current_core("TaskGroup::spawn()", |core| {
+        spawn_on::<F, Decided>(core, future, location)
+    });
     raw.header().set(OBSERVED);
     Task { raw }
 }
@@ -685,12 +751,7 @@ impl<T> Task<T> {
     /// See [`Task::name`].
     pub fn set_name(&self, name: impl Into<String>) {
         let name = name.into();
-        let header = self.raw.header();
-        if !header.has(DONE) {
-            let mut names = self.raw.core.names.borrow_mut();
-            names.insert(header.id, name.clone());
-        }
-        header.with_extras(|e| e.name = Some(name));
+        self.raw.header().with_extras(|e| e.name = Some(name));
     }
 
     /// The task's number on its loop, unique and in spawn order; the default name is
@@ -707,7 +768,7 @@ impl<T> Task<T> {
     /// });
     /// ```
     pub fn id(&self) -> u64 {
-        self.raw.header().id
+        self.raw.header().id()
     }
 
     /// Lets the task run on without a handle (fire and forget). A panic in it is then reported
