@@ -412,3 +412,52 @@ fn open_connection_resolves_a_host_name_off_the_loop() {
         })
     });
 }
+
+#[test]
+fn a_read_dropped_while_waiting_leaves_nothing_behind_for_the_next() {
+    // A read that is cancelled while it waits (a timeout, a select) must not leave its empty
+    // read buffer behind as if it were data.
+    watchdog("cancelled read", || {
+        run(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let mut reader = StreamReader::new(b);
+            let mut waiting = Box::pin(reader.readexactly(3));
+            std::future::poll_fn(|cx| {
+                let first = std::future::Future::poll(waiting.as_mut(), cx);
+                assert!(first.is_pending(), "nothing was sent yet");
+                std::task::Poll::Ready(())
+            })
+            .await;
+            drop(waiting);
+            a.write_all(b"abc").await.unwrap();
+            drop(a);
+            assert_eq!(reader.readexactly(3).await.unwrap(), b"abc");
+            assert_eq!(reader.read_to_end().await.unwrap(), b"");
+        })
+    });
+}
+
+#[test]
+fn a_megabyte_and_a_long_line_arrive_whole_and_in_order() {
+    // Far more than one read takes: the reader's reads grow from small to full size on the way.
+    watchdog("megabyte", || {
+        run(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+            let line = [b'x'; 5000];
+            let sent = (data.clone(), line);
+            let writer = asyncio::spawn(async move {
+                let mut w = StreamWriter::new(a);
+                w.write(&sent.0);
+                w.write(&sent.1);
+                w.write(b"\n");
+                w.drain().await.unwrap();
+            });
+            let mut reader = StreamReader::new(b);
+            assert!(reader.readexactly(data.len()).await.unwrap() == data);
+            let got = reader.readline().await.unwrap();
+            assert_eq!((got.len(), got[..5000] == line), (5001, true));
+            writer.await.unwrap();
+        })
+    });
+}

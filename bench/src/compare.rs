@@ -1,6 +1,9 @@
 //! `compare`, `check` and `instructions`: each run in a fresh child process (`bench run`, found
 //! through `std::env::current_exe`), so memory figures are per run and a crash or a hang costs
 //! one run, not the table. Every child runs under a time limit and is killed past it.
+//!
+//! `echo` cases also vary the connection count (`--conns`) and get their own table: messages
+//! per second, round-trip p50 and p99, and ours ÷ theirs in throughput (above 1: ours is faster).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -16,25 +19,55 @@ use crate::measure::Report;
 use crate::systems::System;
 use crate::workload::Workload;
 
-/// What to run: every workload × n × system, `runs` times.
+/// What to run: every workload × n (× connection count, for `echo`) × system, `runs` times.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub ns: Vec<u64>,
     pub runs: u32,
     pub systems: Vec<System>,
     pub workloads: Vec<Workload>,
+    /// The connection counts of `echo`.
+    pub conns: Vec<u64>,
     pub json: Option<String>,
     pub timeout_secs: u64,
 }
 
+/// One row group of the table: a workload at one size (and, for `echo`, one connection count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Case {
+    workload: Workload,
+    n: u64,
+    conns: Option<u64>,
+}
+
+impl Case {
+    fn label(self) -> String {
+        match self.conns {
+            Some(c) => format!("{} n={} conns={c}", self.workload.name(), self.n),
+            None => format!("{} n={}", self.workload.name(), self.n),
+        }
+    }
+}
+
 impl Plan {
-    /// The (workload, n) pairs in table order, leaving out the sizes a workload refuses.
-    fn cases(&self) -> Vec<(Workload, u64)> {
+    /// The cases in table order, leaving out the sizes a workload refuses.
+    fn cases(&self) -> Vec<Case> {
         let mut cases = Vec::new();
-        for &w in &self.workloads {
+        for &workload in &self.workloads {
+            let conns: Vec<Option<u64>> = if workload == Workload::Echo {
+                self.conns.iter().copied().map(Some).collect()
+            } else {
+                vec![None]
+            };
             for &n in &self.ns {
-                if w.refuse(n).is_none() {
-                    cases.push((w, n));
+                for &c in &conns {
+                    if workload.refuse(n, c).is_none() {
+                        cases.push(Case {
+                            workload,
+                            n,
+                            conns: c,
+                        });
+                    }
                 }
             }
         }
@@ -114,16 +147,20 @@ fn this_exe() -> PathBuf {
     std::env::current_exe().expect("the path of this executable")
 }
 
-fn run_args(system: System, workload: Workload, n: u64) -> [String; 7] {
-    [
+fn run_args(system: System, case: Case) -> Vec<String> {
+    let mut args: Vec<String> = vec![
         "run".into(),
         "--system".into(),
         system.name().into(),
         "--workload".into(),
-        workload.name().into(),
+        case.workload.name().into(),
         "--n".into(),
-        n.to_string(),
-    ]
+        case.n.to_string(),
+    ];
+    if let Some(c) = case.conns {
+        args.extend(["--conns".into(), c.to_string()]);
+    }
+    args
 }
 
 /// The report line (the last line of stdout that parses as JSON), as an outcome.
@@ -164,16 +201,10 @@ fn read_outcome(run: &ChildRun, limit: Duration) -> (Outcome, Option<Value>) {
 }
 
 /// One `bench run` in a child process under the plan's time limit.
-fn run_one(
-    system: System,
-    workload: Workload,
-    n: u64,
-    limit: Duration,
-) -> (Outcome, Option<Value>) {
+fn run_one(system: System, case: Case, limit: Duration) -> (Outcome, Option<Value>) {
     let mut cmd = Command::new(this_exe());
     // One line per panic, not a backtrace per task.
-    cmd.args(run_args(system, workload, n))
-        .env("RUST_BACKTRACE", "0");
+    cmd.args(run_args(system, case)).env("RUST_BACKTRACE", "0");
     match run_limited(cmd, limit) {
         Ok(run) => read_outcome(&run, limit),
         Err(e) => (Outcome::Failed(e), None),
@@ -184,9 +215,9 @@ fn run_one(
 pub fn check(plan: &Plan) -> Result<ExitCode, String> {
     let limit = Duration::from_secs(plan.timeout_secs);
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-    for (w, n) in plan.cases() {
+    for case in plan.cases() {
         for &s in &plan.systems {
-            let (outcome, _) = run_one(s, w, n, limit);
+            let (outcome, _) = run_one(s, case, limit);
             let verdict = match &outcome {
                 Outcome::Done(r) => {
                     passed += 1;
@@ -201,7 +232,15 @@ pub fn check(plan: &Plan) -> Result<ExitCode, String> {
                     format!("FAILED   {why}")
                 }
             };
-            println!("{:<20} {:<13} n={n:<8} {verdict}", s.name(), w.name());
+            let what = match case.conns {
+                Some(c) => format!("n={} conns={c}", case.n),
+                None => format!("n={}", case.n),
+            };
+            println!(
+                "{:<20} {:<13} {what:<18} {verdict}",
+                s.name(),
+                case.workload.name()
+            );
         }
     }
     println!("check: {passed} passed, {failed} failed, {skipped} skipped");
@@ -218,24 +257,24 @@ pub fn compare(plan: &Plan) -> Result<ExitCode, String> {
     let limit = Duration::from_secs(plan.timeout_secs);
     let cases = plan.cases();
     let total = cases.len() * plan.systems.len() * plan.runs as usize;
-    let mut results: HashMap<(Workload, u64, System), Vec<Outcome>> = HashMap::new();
+    let mut results: HashMap<(Case, System), Vec<Outcome>> = HashMap::new();
     let mut json_lines = String::new();
     let mut done = 0;
     let began = Instant::now();
     let on_terminal = std::io::stderr().is_terminal();
     for run in 1..=plan.runs {
-        for &(w, n) in &cases {
+        for &case in &cases {
             for &s in &plan.systems {
                 done += 1;
-                let seen = results.entry((w, n, s)).or_default();
+                let seen = results.entry((case, s)).or_default();
                 if matches!(seen.first(), Some(Outcome::Skipped(_))) {
                     continue;
                 }
                 let progress = format!(
-                    "[{done}/{total}, {:.0} s] run {run}/{}: {} n={n} {}",
+                    "[{done}/{total}, {:.0} s] run {run}/{}: {} {}",
                     began.elapsed().as_secs_f64(),
                     plan.runs,
-                    w.name(),
+                    case.label(),
                     s.name()
                 );
                 if on_terminal {
@@ -243,10 +282,13 @@ pub fn compare(plan: &Plan) -> Result<ExitCode, String> {
                 } else {
                     eprintln!("{progress}");
                 }
-                let (outcome, value) = run_one(s, w, n, limit);
-                let mut line = value.unwrap_or_else(
-                    || serde_json::json!({ "system": s.name(), "workload": w.name(), "n": n }),
-                );
+                let (outcome, value) = run_one(s, case, limit);
+                let mut line = value.unwrap_or_else(|| {
+                    serde_json::json!({ "system": s.name(), "workload": case.workload.name(), "n": case.n })
+                });
+                if let Some(c) = case.conns {
+                    line["conns"] = c.into();
+                }
                 line["run"] = run.into();
                 if let Outcome::Failed(why) = &outcome {
                     line["failed"] = why.clone().into();
@@ -284,6 +326,8 @@ struct Medians {
     bytes_per_item: f64,
     peak_mb: f64,
     teardown_secs: f64,
+    /// For `echo`: messages per second, round-trip p50 and p99 in µs (each the median over runs).
+    echo: Option<(f64, f64, f64)>,
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -323,12 +367,22 @@ fn summarise(outcomes: &[Outcome]) -> Result<Medians, String> {
         ));
     }
     let take = |f: fn(&Report) -> f64| median(reports.iter().map(|r| f(r)).collect());
+    let echoes: Vec<_> = reports.iter().filter_map(|r| r.echo).collect();
+    let echo_median =
+        |f: fn(&crate::measure::EchoStats) -> f64| median(echoes.iter().map(f).collect());
     Ok(Medians {
         secs: take(|r| r.secs),
         ns_per_item: take(|r| r.ns_per_item),
         bytes_per_item: take(|r| r.rss_bytes_per_item),
         peak_mb: take(|r| r.peak_rss_kb as f64 / 1024.0),
         teardown_secs: take(|r| r.teardown_secs),
+        echo: (!echoes.is_empty() && echoes.len() == reports.len()).then(|| {
+            (
+                echo_median(|e| e.msgs_per_sec),
+                echo_median(|e| e.p50_us),
+                echo_median(|e| e.p99_us),
+            )
+        }),
     })
 }
 
@@ -340,23 +394,21 @@ fn ratio(ours: Option<f64>, theirs: Option<f64>) -> String {
     }
 }
 
-fn table(
-    plan: &Plan,
-    cases: &[(Workload, u64)],
-    results: &HashMap<(Workload, u64, System), Vec<Outcome>>,
-) -> String {
+fn table(plan: &Plan, cases: &[Case], results: &HashMap<(Case, System), Vec<Outcome>>) -> String {
     let mut out = String::new();
-    let medians: HashMap<(Workload, u64, System), Result<Medians, String>> =
+    let medians: HashMap<(Case, System), Result<Medians, String>> =
         results.iter().map(|(k, v)| (*k, summarise(v))).collect();
-    let get = |w, n, s| medians.get(&(w, n, s)).and_then(|m| m.as_ref().ok());
+    let get = |case, s| medians.get(&(case, s)).and_then(|m| m.as_ref().ok());
     let ours = System::Asyncio;
+    let (echo_cases, gather_cases): (Vec<Case>, Vec<Case>) =
+        cases.iter().partition(|c| c.workload == Workload::Echo);
     let _ = writeln!(
         out,
         "\nMedians of {} run(s); ratios are ours (asyncio) / this system: below 1 means ours is faster / smaller.",
         plan.runs
     );
-    for &(w, n) in cases {
-        let _ = writeln!(out, "\n## {} n={n}", w.name());
+    for &case in &gather_cases {
+        let _ = writeln!(out, "\n## {}", case.label());
         let _ = writeln!(
             out,
             "{:<20} {:>9} {:>10} {:>11} {:>9} {:>12} {:>10} {:>10}",
@@ -370,9 +422,9 @@ fn table(
             "mem ratio"
         );
         for &s in &plan.systems {
-            match &medians[&(w, n, s)] {
+            match &medians[&(case, s)] {
                 Ok(m) => {
-                    let o = get(w, n, ours);
+                    let o = get(case, ours);
                     let _ = writeln!(
                         out,
                         "{:<20} {:>9.4} {:>10.1} {:>11.1} {:>9.1} {:>12.2} {:>10} {:>10}",
@@ -392,37 +444,88 @@ fn table(
             }
         }
     }
+    let throughput = |m: &Medians| m.echo.map(|e| e.0);
+    for &case in &echo_cases {
+        let _ = writeln!(out, "\n## {}", case.label());
+        let _ = writeln!(
+            out,
+            "{:<20} {:>9} {:>10} {:>9} {:>9} {:>9} {:>12} {:>11}",
+            "system", "secs", "msgs/s", "p50 us", "p99 us", "peak MB", "teardown ms", "tput ratio"
+        );
+        for &s in &plan.systems {
+            match &medians[&(case, s)] {
+                Ok(m) => {
+                    let (rate, p50, p99) = m.echo.unwrap_or((0.0, 0.0, 0.0));
+                    let _ = writeln!(
+                        out,
+                        "{:<20} {:>9.4} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>12.2} {:>11}",
+                        s.name(),
+                        m.secs,
+                        rate,
+                        p50,
+                        p99,
+                        m.peak_mb,
+                        m.teardown_secs * 1e3,
+                        ratio(get(case, ours).and_then(throughput), throughput(m)),
+                    );
+                }
+                Err(why) => {
+                    let _ = writeln!(out, "{:<20} {why}", s.name());
+                }
+            }
+        }
+    }
     let others: Vec<System> = plan
         .systems
         .iter()
         .copied()
         .filter(|&s| s != ours)
         .collect();
-    if plan.systems.contains(&ours) && !others.is_empty() {
-        for (title, pick) in [
-            (
-                "time: ours / theirs (ns per item)",
-                (|m: &Medians| m.ns_per_item) as fn(&Medians) -> f64,
-            ),
-            ("memory: ours / theirs (bytes per item)", |m: &Medians| {
-                m.bytes_per_item
-            }),
-        ] {
+    if !plan.systems.contains(&ours) || others.is_empty() {
+        return out;
+    }
+    let summary =
+        |out: &mut String, title: &str, cases: &[Case], pick: &dyn Fn(&Medians) -> Option<f64>| {
             let _ = writeln!(out, "\n## Summary, {title}");
             let _ = write!(out, "{:<24}", "workload n");
             for s in &others {
                 let _ = write!(out, " {:>12}", short(s.name()));
             }
             let _ = writeln!(out);
-            for &(w, n) in cases {
-                let _ = write!(out, "{:<24}", format!("{} {n}", w.name()));
-                let o = get(w, n, ours).map(pick);
+            for &case in cases {
+                let row = match case.conns {
+                    Some(c) => format!("{} {} x{c}", case.workload.name(), case.n),
+                    None => format!("{} {}", case.workload.name(), case.n),
+                };
+                let _ = write!(out, "{row:<24}");
+                let o = get(case, ours).and_then(pick);
                 for &s in &others {
-                    let _ = write!(out, " {:>12}", ratio(o, get(w, n, s).map(pick)));
+                    let _ = write!(out, " {:>12}", ratio(o, get(case, s).and_then(pick)));
                 }
                 let _ = writeln!(out);
             }
-        }
+        };
+    if !gather_cases.is_empty() {
+        summary(
+            &mut out,
+            "time: ours / theirs (ns per item)",
+            &gather_cases,
+            &|m| Some(m.ns_per_item),
+        );
+        summary(
+            &mut out,
+            "memory: ours / theirs (bytes per item)",
+            &gather_cases,
+            &|m| Some(m.bytes_per_item),
+        );
+    }
+    if !echo_cases.is_empty() {
+        summary(
+            &mut out,
+            "echo throughput: ours / theirs (messages per second; above 1 means ours is faster)",
+            &echo_cases,
+            &throughput,
+        );
     }
     out
 }
@@ -469,7 +572,14 @@ pub fn instructions(ns: &[u64], systems: &[System]) -> Result<ExitCode, String> 
             cmd.arg("--tool=callgrind")
                 .arg(format!("--callgrind-out-file={}", file.display()))
                 .arg(this_exe())
-                .args(run_args(s, Workload::SpawnYield, n));
+                .args(run_args(
+                    s,
+                    Case {
+                        workload: Workload::SpawnYield,
+                        n,
+                        conns: None,
+                    },
+                ));
             let limit = Duration::from_secs(600);
             let counted =
                 run_limited(cmd, limit).and_then(|run| match read_outcome(&run, limit).0 {
@@ -537,23 +647,109 @@ mod tests {
         assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 
-    #[test]
-    fn nested_is_left_out_of_sizes_that_are_not_powers_of_ten() {
-        let plan = Plan {
-            ns: vec![1000, 5000],
+    fn plan(ns: Vec<u64>, workloads: Vec<Workload>, conns: Vec<u64>) -> Plan {
+        Plan {
+            ns,
             runs: 1,
             systems: vec![System::Asyncio],
-            workloads: vec![Workload::Nested, Workload::Ready],
+            workloads,
+            conns,
             json: None,
             timeout_secs: 1,
-        };
+        }
+    }
+
+    fn case(workload: Workload, n: u64, conns: Option<u64>) -> Case {
+        Case { workload, n, conns }
+    }
+
+    #[test]
+    fn nested_is_left_out_of_sizes_that_are_not_powers_of_ten() {
+        let plan = plan(
+            vec![1000, 5000],
+            vec![Workload::Nested, Workload::Ready],
+            vec![1],
+        );
         assert_eq!(
             plan.cases(),
             vec![
-                (Workload::Nested, 1000),
-                (Workload::Ready, 1000),
-                (Workload::Ready, 5000)
+                case(Workload::Nested, 1000, None),
+                case(Workload::Ready, 1000, None),
+                case(Workload::Ready, 5000, None)
             ]
         );
+    }
+
+    #[test]
+    fn echo_cases_go_through_each_connection_count_no_larger_than_n() {
+        let plan = plan(vec![100], vec![Workload::Echo], vec![1, 100, 1000]);
+        assert_eq!(
+            plan.cases(),
+            vec![
+                case(Workload::Echo, 100, Some(1)),
+                case(Workload::Echo, 100, Some(100))
+            ]
+        );
+        assert_eq!(
+            run_args(System::Smol, plan.cases()[1])[5..],
+            ["--n", "100", "--conns", "100"]
+        );
+    }
+
+    #[test]
+    fn the_echo_table_gives_throughput_percentiles_and_ours_over_theirs() {
+        let mut plan = plan(vec![100], vec![Workload::Echo], vec![10]);
+        plan.systems = vec![System::Asyncio, System::TokioCt, System::Futures];
+        let c = case(Workload::Echo, 100, Some(10));
+        let report = |system: &str, msgs_per_sec: f64| Report {
+            system: system.into(),
+            workload: "echo".into(),
+            n: 100,
+            ok: true,
+            secs: 100.0 / msgs_per_sec,
+            ns_per_item: 1e9 / msgs_per_sec,
+            peak_rss_kb: 2048,
+            rss_bytes_per_item: 0.0,
+            teardown_secs: 0.001,
+            echo: Some(crate::measure::EchoStats {
+                conns: 10,
+                msgs_per_sec,
+                p50_us: 20.0,
+                p99_us: 80.0,
+            }),
+        };
+        let results = HashMap::from([
+            (
+                (c, System::Asyncio),
+                vec![Outcome::Done(report("asyncio", 90_000.0))],
+            ),
+            (
+                (c, System::TokioCt),
+                vec![Outcome::Done(report("tokio-ct", 100_000.0))],
+            ),
+            (
+                (c, System::Futures),
+                vec![Outcome::Skipped(
+                    "echo is not implemented for this system".into(),
+                )],
+            ),
+        ]);
+        let text = table(&plan, &plan.cases(), &results);
+        assert!(text.contains("## echo n=100 conns=10"), "{text}");
+        let tokio = text.lines().find(|l| l.starts_with("tokio-ct")).unwrap();
+        assert!(
+            tokio.contains("100000") && tokio.contains("80.0"),
+            "{tokio}"
+        );
+        assert!(tokio.trim_end().ends_with("0.90"), "{tokio}");
+        assert!(
+            text.contains("futures              skipped: echo is not implemented"),
+            "{text}"
+        );
+        let summary = text
+            .lines()
+            .find(|l| l.starts_with("echo 100 x10"))
+            .unwrap();
+        assert!(summary.contains("0.90"), "{summary}");
     }
 }

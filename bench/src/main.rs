@@ -3,10 +3,14 @@
 //!
 //! ```text
 //! bench list
-//! bench run --system S --workload W --n N        one run in this process, one JSON line
+//! bench run --system S --workload W --n N [--conns C]
+//!                                                one run in this process, one JSON line
 //! bench compare [--n 100000,1000000] [--runs 3] [--systems a,b] [--workloads x,y]
-//!               [--json FILE] [--timeout SECS]   a fresh process per run; medians and ratios
-//! bench check [--n 1000]                         every system on every workload once; ok?
+//!               [--conns 1,100,1000] [--json FILE] [--timeout SECS]
+//!                                                a fresh process per run; medians and ratios
+//! bench echo [--n 100000] [--conns 1,100,1000] [--runs 3] [--systems asyncio,tokio-ct,smol]
+//!                                                compare on the TCP echo workload
+//! bench check [--n 1000] [--conns 10]            every system on every workload once; ok?
 //! bench instructions [--n 10000,20000] [--systems a,b]
 //!                                                callgrind: instructions per child, spawn_yield
 //! ```
@@ -23,9 +27,10 @@ use workload::Workload;
 
 const USAGE: &str = "usage:
   bench list
-  bench run --system S --workload W --n N
-  bench compare [--n 100000,1000000] [--runs 3] [--systems a,b] [--workloads x,y] [--json FILE] [--timeout 120]
-  bench check [--n 1000] [--systems a,b] [--workloads x,y] [--timeout 120]
+  bench run --system S --workload W --n N [--conns C (echo only)]
+  bench compare [--n 100000,1000000] [--runs 3] [--systems a,b] [--workloads x,y] [--conns 1,100,1000] [--json FILE] [--timeout 120]
+  bench echo [--n 100000] [--conns 1,100,1000] [--runs 3] [--systems asyncio,tokio-ct,smol] [--json FILE] [--timeout 120]
+  bench check [--n 1000] [--conns 10] [--systems a,b] [--workloads x,y] [--timeout 120]
   bench instructions [--n 10000,20000] [--systems a,b]";
 
 fn main() -> ExitCode {
@@ -47,6 +52,8 @@ enum Command {
         system: System,
         workload: Workload,
         n: u64,
+        /// The connection count, for `echo` (1 unless given).
+        conns: Option<u64>,
     },
     Compare(compare::Plan),
     Check(compare::Plan),
@@ -65,15 +72,31 @@ fn parse(args: &[String]) -> Result<Command, String> {
             let system = options.take("system").ok_or("run needs --system")?;
             let workload = options.take("workload").ok_or("run needs --workload")?;
             let n = options.take("n").ok_or("run needs --n")?;
+            let workload = parse_workload(&workload)?;
+            let conns = match options.take("conns") {
+                Some(c) => Some(parse_n(&c)?),
+                None if workload == Workload::Echo => Some(1),
+                None => None,
+            };
+            let n = parse_n(&n)?;
+            if let Some(why) = workload.refuse(n, conns) {
+                return Err(why);
+            }
             Command::Run {
                 system: parse_system(&system)?,
-                workload: parse_workload(&workload)?,
-                n: parse_n(&n)?,
+                workload,
+                n,
+                conns,
             }
         }
-        "compare" | "check" => {
+        "compare" | "check" | "echo" => {
             let checking = verb == "check";
-            let default_n = if checking { "1000" } else { "100000,1000000" };
+            let echoing = verb == "echo";
+            let default_n = match verb.as_str() {
+                "check" => "1000",
+                "echo" => "100000",
+                _ => "100000,1000000",
+            };
             let plan = compare::Plan {
                 ns: parse_list(&options.take("n").unwrap_or(default_n.into()), parse_n)?,
                 runs: match options.take("runs") {
@@ -84,11 +107,20 @@ fn parse(args: &[String]) -> Result<Command, String> {
                 },
                 systems: match options.take("systems") {
                     Some(s) => parse_list(&s, parse_system)?,
+                    None if echoing => vec![System::Asyncio, System::TokioCt, System::Smol],
                     None => System::ALL.to_vec(),
                 },
                 workloads: match options.take("workloads") {
+                    Some(_) if echoing => return Err("echo runs the echo workload only".into()),
                     Some(s) => parse_list(&s, parse_workload)?,
-                    None => Workload::ALL.to_vec(),
+                    None if echoing => vec![Workload::Echo],
+                    None if checking => Workload::ALL.to_vec(),
+                    None => Workload::GATHER.to_vec(),
+                },
+                conns: match options.take("conns") {
+                    Some(c) => parse_list(&c, parse_n)?,
+                    None if checking => vec![10],
+                    None => vec![1, 100, 1000],
                 },
                 json: if checking { None } else { options.take("json") },
                 timeout_secs: match options.take("timeout") {
@@ -135,9 +167,14 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             system,
             workload,
             n,
+            conns,
         } => {
-            if let Some(why) = workload.refuse(n) {
-                return Err(why);
+            if let Some(why) = systems::unsupported(system, workload) {
+                println!(
+                    "{}",
+                    measure::skipped_json(system.name(), workload.name(), n, why)
+                );
+                return Ok(ExitCode::SUCCESS);
             }
             if system.is_python() {
                 let why = systems::python::exec(system, workload, n);
@@ -147,7 +184,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            match systems::run(system, workload, n) {
+            match systems::run(system, workload, n, conns) {
                 Ok(finish) => {
                     let report = finish.report(system.name(), workload.name(), n);
                     println!("{}", report.to_json());
@@ -263,9 +300,59 @@ mod tests {
             Ok(Command::Run {
                 system: System::TokioCt,
                 workload: Workload::SpawnYield,
-                n: 100_000
+                n: 100_000,
+                conns: None,
             })
         );
+    }
+
+    #[test]
+    fn echo_runs_take_a_connection_count_defaulting_to_one() {
+        let run = |s| parse(&args(s));
+        assert_eq!(
+            run("run --system smol --workload echo --n 1000 --conns 10"),
+            Ok(Command::Run {
+                system: System::Smol,
+                workload: Workload::Echo,
+                n: 1000,
+                conns: Some(10),
+            })
+        );
+        assert!(matches!(
+            run("run --system smol --workload echo --n 5"),
+            Ok(Command::Run { conns: Some(1), .. })
+        ));
+        assert!(run("run --system smol --workload echo --n 5 --conns 6").is_err());
+        assert!(run("run --system smol --workload ready --n 5 --conns 1").is_err());
+    }
+
+    #[test]
+    fn bench_echo_compares_the_three_systems_at_three_connection_counts() {
+        let Ok(Command::Compare(plan)) = parse(&args("echo --runs 2")) else {
+            panic!("echo did not parse");
+        };
+        assert_eq!(plan.workloads, vec![Workload::Echo]);
+        assert_eq!(
+            plan.systems,
+            vec![System::Asyncio, System::TokioCt, System::Smol]
+        );
+        assert_eq!(plan.ns, vec![100_000]);
+        assert_eq!(plan.conns, vec![1, 100, 1000]);
+        assert_eq!(plan.runs, 2);
+        assert!(parse(&args("echo --workloads ready")).is_err());
+    }
+
+    #[test]
+    fn check_runs_echo_with_ten_connections_and_compare_leaves_it_out() {
+        let Ok(Command::Check(plan)) = parse(&args("check")) else {
+            panic!("check did not parse");
+        };
+        assert!(plan.workloads.contains(&Workload::Echo));
+        assert_eq!(plan.conns, vec![10]);
+        let Ok(Command::Compare(plan)) = parse(&args("compare")) else {
+            panic!("compare did not parse");
+        };
+        assert!(!plan.workloads.contains(&Workload::Echo));
     }
 
     #[test]

@@ -2,9 +2,15 @@
 //!
 //! Every system implements each workload with its own API, but the parameters (how long a child
 //! sleeps, how often it yields, which child fails) and the checks of the result live here, once.
+//!
+//! `echo` is the one workload that is not a gather: a TCP echo server and its clients on one
+//! single-threaded runtime, over loopback. Its messages, how they are spread over the
+//! connections, its time limit and the check of what the clients saw live here too.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::measure::{EchoLatency, Finish, Start};
 
 /// One benchmark shape. Children are gathered in input order unless stated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -28,11 +34,29 @@ pub enum Workload {
     Cancel,
     /// A task spawns the next, N times; the last reports N.
     Chain,
+    /// N messages of 64 bytes, request/response, over C loopback connections to an echo server
+    /// on the same runtime; only `asyncio`, `tokio-ct` and `smol` have a form of it.
+    Echo,
 }
 
 impl Workload {
     /// Every workload, in the order tables list them.
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 10] = [
+        Workload::Ready,
+        Workload::SpawnYield,
+        Workload::Sleep,
+        Workload::SleepSpread,
+        Workload::Staggered,
+        Workload::Nested,
+        Workload::FailFast,
+        Workload::Cancel,
+        Workload::Chain,
+        Workload::Echo,
+    ];
+
+    /// The gather workloads: what `compare` runs unless told otherwise (`echo` has its own sizes
+    /// and its own command, `bench echo`).
+    pub const GATHER: [Workload; 9] = [
         Workload::Ready,
         Workload::SpawnYield,
         Workload::Sleep,
@@ -56,6 +80,7 @@ impl Workload {
             Workload::FailFast => "fail_fast",
             Workload::Cancel => "cancel",
             Workload::Chain => "chain",
+            Workload::Echo => "echo",
         }
     }
 
@@ -77,6 +102,9 @@ impl Workload {
                 "N children sleep 100 s; cancel them all and await the cancellation"
             }
             Workload::Chain => "a task spawns the next, N times; the last reports N",
+            Workload::Echo => {
+                "TCP echo over loopback: N 64-byte request/response messages over --conns C connections"
+            }
         }
     }
 
@@ -85,15 +113,24 @@ impl Workload {
         Workload::ALL.into_iter().find(|w| w.name() == name)
     }
 
-    /// Why `n` cannot be used with this workload, if it cannot.
-    pub fn refuse(self, n: u64) -> Option<String> {
+    /// Why `n` (and `conns`, the connection count, given for `echo` only) cannot be used with
+    /// this workload, if they cannot.
+    pub fn refuse(self, n: u64, conns: Option<u64>) -> Option<String> {
         if n == 0 {
             return Some("n must be at least 1".into());
         }
         if self == Workload::Nested && !is_power_of_ten(n) {
             return Some(format!("nested needs n to be a power of ten, not {n}"));
         }
-        None
+        match (self, conns) {
+            (Workload::Echo, None) => Some("echo needs a connection count (--conns)".into()),
+            (Workload::Echo, Some(0)) => Some("--conns must be at least 1".into()),
+            (Workload::Echo, Some(c)) if c > n => Some(format!(
+                "echo needs n >= conns (every connection sends at least one message): n = {n}, conns = {c}"
+            )),
+            (Workload::Echo, Some(_)) | (_, None) => None,
+            (_, Some(_)) => Some(format!("--conns applies to echo only, not {}", self.name())),
+        }
     }
 }
 
@@ -209,6 +246,111 @@ pub fn check_cancelled(n: u64, cancelled: u64) -> bool {
     cancelled == n
 }
 
+/// The size of every `echo` message, in bytes.
+pub const ECHO_MESSAGE: usize = 64;
+
+/// How many messages connection `c` of `conns` sends: `n` spread evenly, the first `n % conns`
+/// connections sending one more.
+pub fn messages_of(c: u64, n: u64, conns: u64) -> u64 {
+    n / conns + u64::from(c < n % conns)
+}
+
+/// Message `i` of connection `c`: its first 16 bytes say which one it is, the rest is a pattern
+/// of both, so a reply from another connection or a stale one does not match.
+pub fn message(c: u64, i: u64) -> [u8; ECHO_MESSAGE] {
+    let mut m = [0u8; ECHO_MESSAGE];
+    m[..8].copy_from_slice(&c.to_le_bytes());
+    m[8..16].copy_from_slice(&i.to_le_bytes());
+    let seed = c.wrapping_mul(31).wrapping_add(i.wrapping_mul(7));
+    for (k, b) in (0u64..).zip(&mut m[16..]) {
+        *b = seed.wrapping_add(k) as u8;
+    }
+    m
+}
+
+/// How long an `echo` run may take before it gives up and fails: 30 s plus 200 µs per message,
+/// some ten times what a loopback round trip takes here.
+pub fn echo_time_limit(n: u64) -> Duration {
+    Duration::from_secs(30)
+        + Duration::from_micros(200).saturating_mul(n.min(u32::MAX as u64) as u32)
+}
+
+/// Starts the `echo` watchdog: a thread that, past [`echo_time_limit`], says so and ends the
+/// process with a failure, so that a stuck run (a lost message, a connection that never comes)
+/// fails instead of hanging, whichever system it is.
+pub fn echo_watchdog(n: u64) {
+    let limit = echo_time_limit(n);
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        eprintln!("echo: not finished after {} s; giving up", limit.as_secs());
+        std::process::exit(1);
+    });
+}
+
+/// What one `echo` client returns: the round-trip time of each of its messages in ns (before
+/// the write to after the whole reply), or what went wrong.
+pub type ClientResult = Result<Vec<u64>, String>;
+
+/// The error a client returns for a reply that is not the message sent.
+pub fn wrong_reply(c: u64, i: u64, got: &[u8]) -> String {
+    format!(
+        "connection {c}, message {i}: the reply differs from the message ({} bytes: {:02x?}...)",
+        got.len(),
+        &got[..got.len().min(16)]
+    )
+}
+
+/// The end of an `echo` run that could not start (no listener, a connection refused): the
+/// reason on stderr, with a hint when file descriptors ran out, and a failed result.
+pub fn echo_setup_failed(what: &str, e: std::io::Error) -> Finish {
+    let hint = if e.raw_os_error() == Some(24) {
+        " (out of file descriptors: raise `ulimit -n` above twice the connection count)"
+    } else {
+        ""
+    };
+    eprintln!("echo: {what}: {e}{hint}");
+    Start::now().finish(Instant::now(), false)
+}
+
+/// Checks the clients of an `echo` run (each one ok, with one round trip per message it was
+/// given, n in all) and makes the run's result, with the latency percentiles.
+pub fn echo_finish(
+    start: Start,
+    done: Instant,
+    n: u64,
+    conns: u64,
+    clients: Vec<ClientResult>,
+) -> Finish {
+    let mut all = Vec::with_capacity(n as usize);
+    let mut ok = clients.len() as u64 == conns;
+    if !ok {
+        eprintln!("echo: {} clients reported, not {conns}", clients.len());
+    }
+    for (c, result) in (0u64..).zip(clients) {
+        match result {
+            Ok(times) if times.len() as u64 == messages_of(c, n, conns) => all.extend(times),
+            Ok(times) => {
+                eprintln!(
+                    "echo: connection {c} made {} round trips, not {}",
+                    times.len(),
+                    messages_of(c, n, conns)
+                );
+                ok = false;
+            }
+            Err(why) => {
+                if ok {
+                    eprintln!("echo: {why}");
+                }
+                ok = false;
+            }
+        }
+    }
+    ok &= all.len() as u64 == n;
+    start
+        .finish(done, ok)
+        .with_echo(EchoLatency::of(conns, &mut all))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,10 +365,55 @@ mod tests {
 
     #[test]
     fn nested_accepts_only_powers_of_ten() {
-        assert!(Workload::Nested.refuse(1_000).is_none());
-        assert!(Workload::Nested.refuse(1).is_none());
-        assert!(Workload::Nested.refuse(2_000).is_some());
-        assert!(Workload::Ready.refuse(0).is_some());
+        assert!(Workload::Nested.refuse(1_000, None).is_none());
+        assert!(Workload::Nested.refuse(1, None).is_none());
+        assert!(Workload::Nested.refuse(2_000, None).is_some());
+        assert!(Workload::Ready.refuse(0, None).is_some());
+    }
+
+    #[test]
+    fn echo_needs_a_connection_count_no_larger_than_n_and_others_take_none() {
+        assert!(Workload::Echo.refuse(100, Some(10)).is_none());
+        assert!(Workload::Echo.refuse(100, Some(100)).is_none());
+        assert!(Workload::Echo.refuse(100, Some(101)).is_some());
+        assert!(Workload::Echo.refuse(100, Some(0)).is_some());
+        assert!(Workload::Echo.refuse(100, None).is_some());
+        assert!(Workload::Ready.refuse(100, Some(10)).is_some());
+    }
+
+    #[test]
+    fn echo_messages_are_spread_evenly_and_add_up_to_n() {
+        let (n, conns) = (1003, 10);
+        let counts: Vec<u64> = (0..conns).map(|c| messages_of(c, n, conns)).collect();
+        assert_eq!(counts.iter().sum::<u64>(), n);
+        assert_eq!(counts[..3], [101, 101, 101]);
+        assert_eq!(counts[3..], [100; 7]);
+    }
+
+    #[test]
+    fn echo_messages_differ_between_connections_and_between_messages() {
+        assert_eq!(message(3, 5), message(3, 5));
+        assert_ne!(message(3, 5), message(3, 6));
+        assert_ne!(message(3, 5), message(5, 3));
+        assert_eq!(message(0, 0).len(), ECHO_MESSAGE);
+    }
+
+    #[test]
+    fn an_echo_run_with_a_short_or_failed_client_is_not_ok() {
+        let good = || -> Vec<ClientResult> { vec![Ok(vec![1, 2]), Ok(vec![3])] };
+        let finish = |clients| echo_finish(Start::now(), Instant::now(), 3, 2, clients);
+        assert!(finish(good()).report("s", "echo", 3).ok);
+        let mut short = good();
+        short[1] = Ok(vec![]);
+        assert!(!finish(short).report("s", "echo", 3).ok);
+        let mut failed = good();
+        failed[0] = Err("connection 0, message 1: reset".into());
+        assert!(!finish(failed).report("s", "echo", 3).ok);
+        assert!(
+            !finish(good().into_iter().take(1).collect())
+                .report("s", "echo", 3)
+                .ok
+        );
     }
 
     #[test]

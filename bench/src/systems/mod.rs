@@ -8,6 +8,15 @@
 //! Recursive shapes (`nested`, `chain`) box their recursive future in every system: Rust needs
 //! the indirection for a future that creates itself (and tokio's `Send` check cannot see through
 //! the cycle otherwise), so all systems pay the same one allocation per internal node or link.
+//!
+//! `echo` (a TCP echo server and its clients on one runtime) exists for `asyncio`, `tokio-ct` and
+//! `smol`; the other systems report it as skipped. Its shape is the same in the three: the server
+//! spawns a task per accepted connection that reads what arrives and writes it back; the C
+//! connections are opened one after the other before the clock starts (so the listen backlog
+//! never matters), then C client tasks each send their messages one at a time, reading each whole
+//! reply before the next. Every socket has `TCP_NODELAY` set, because ours sets it on every TCP
+//! stream `open_connection` and `start_server` make (as Python's asyncio does), and the other two
+//! then set it explicitly, on both ends. Messages are 64 bytes, so Nagle would rarely matter.
 
 pub mod futures_family;
 pub mod ours;
@@ -106,9 +115,41 @@ impl System {
     }
 }
 
-/// Runs one Rust configuration in this process. `Err` names why the system has no form of this
-/// workload (a skip, not a failure).
-pub fn run(system: System, workload: Workload, n: u64) -> Result<Finish, &'static str> {
+/// Why `system` has no form of `workload`, if it has none (a skip, not a failure).
+pub fn unsupported(system: System, workload: Workload) -> Option<&'static str> {
+    match (workload, system) {
+        (Workload::Echo, System::Asyncio | System::TokioCt | System::Smol) => None,
+        (Workload::Echo, _) => {
+            Some("echo is not implemented for this system (only asyncio, tokio-ct and smol)")
+        }
+        (Workload::Chain, System::Futures | System::FuturesConcurrency) => {
+            Some("no tasks: chain needs a task that spawns the next")
+        }
+        _ => None,
+    }
+}
+
+/// Runs one Rust configuration in this process; `conns` is the connection count of `echo`.
+/// `Err` names why the system has no form of this workload (a skip, not a failure).
+pub fn run(
+    system: System,
+    workload: Workload,
+    n: u64,
+    conns: Option<u64>,
+) -> Result<Finish, &'static str> {
+    if let Some(why) = unsupported(system, workload) {
+        return Err(why);
+    }
+    if workload == Workload::Echo {
+        let conns = conns.unwrap_or(1);
+        crate::workload::echo_watchdog(n);
+        return Ok(match system {
+            System::Asyncio => ours::echo(n, conns),
+            System::TokioCt => tokio_family::echo(n, conns),
+            System::Smol => smol::echo(n, conns),
+            _ => unreachable!("refused by `unsupported`"),
+        });
+    }
     match system {
         System::Asyncio => Ok(ours::run(workload, n)),
         System::TokioCt => Ok(tokio_family::run(
@@ -123,10 +164,16 @@ pub fn run(system: System, workload: Workload, n: u64) -> Result<Finish, &'stati
             n,
         )),
         System::Smol => Ok(smol::run(workload, n)),
-        System::Futures => futures_family::run(futures_family::Join::JoinAll, workload, n),
-        System::FuturesConcurrency => {
-            futures_family::run(futures_family::Join::Concurrency, workload, n)
-        }
+        System::Futures => Ok(futures_family::run(
+            futures_family::Join::JoinAll,
+            workload,
+            n,
+        )),
+        System::FuturesConcurrency => Ok(futures_family::run(
+            futures_family::Join::Concurrency,
+            workload,
+            n,
+        )),
         System::Cpython | System::Uvloop => unreachable!("Python systems run through python::exec"),
     }
 }

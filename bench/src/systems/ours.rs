@@ -1,11 +1,16 @@
 //! `asyncio` (ours), written as its crate docs show: `asyncio::run`, `gather` / `try_gather`,
-//! `spawn`, `sleep`, `yield_now`.
+//! `spawn`, `sleep`, `yield_now`; `echo` with the streams API, as `examples/gather_clients.rs`
+//! does: `start_server`, `open_connection`, `StreamWriter::write` + `drain`,
+//! `StreamReader::readexactly`.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
 
-use asyncio::{gather, sleep, spawn, try_gather, yield_now, TaskError};
+use asyncio::{
+    gather, open_connection, sleep, spawn, start_server, try_gather, yield_now, StreamReader,
+    StreamWriter, TaskError,
+};
 
 use crate::measure::{Finish, Start};
 use crate::workload::{self as w, Workload};
@@ -59,8 +64,77 @@ pub fn run(workload: Workload, n: u64) -> Finish {
                 let total = spawn(link(1, n)).await.unwrap_or(0);
                 start.finish(Instant::now(), w::check_total(workload, n, total))
             }
+            Workload::Echo => unreachable!("echo runs through ours::echo"),
         }
     })
+}
+
+/// `echo`: a `start_server` echo server and `conns` clients on one loop, `n` messages in all.
+pub fn echo(n: u64, conns: u64) -> Finish {
+    asyncio::run(async move {
+        let server = match start_server(echo_back, "127.0.0.1", 0).await {
+            Ok(server) => server,
+            Err(e) => return w::echo_setup_failed("start_server on 127.0.0.1", e),
+        };
+        let mut connections = Vec::with_capacity(conns as usize);
+        for _ in 0..conns {
+            match open_connection("127.0.0.1", server.port()).await {
+                Ok(pair) => connections.push(pair),
+                Err(e) => return w::echo_setup_failed("open_connection to the server", e),
+            }
+        }
+        let start = Start::now();
+        let clients =
+            gather((0u64..).zip(connections).map(|(c, (reader, writer))| {
+                client(c, w::messages_of(c, n, conns), reader, writer)
+            }))
+            .await;
+        let done = Instant::now();
+        let clients = clients.unwrap_or_else(|e| vec![Err(format!("the gather failed: {e}"))]);
+        let finish = w::echo_finish(start, done, n, conns, clients);
+        server.close();
+        finish
+    })
+}
+
+/// The server's side of a connection: writes back whatever arrives until end of stream.
+async fn echo_back(mut reader: StreamReader, mut writer: StreamWriter) {
+    loop {
+        match reader.read(4096).await {
+            Ok(data) if !data.is_empty() => {
+                writer.write(&data);
+                if writer.drain().await.is_err() {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
+/// One client: `messages` round trips, each reply read whole and checked.
+async fn client(
+    c: u64,
+    messages: u64,
+    mut reader: StreamReader,
+    mut writer: StreamWriter,
+) -> w::ClientResult {
+    let mut times = Vec::with_capacity(messages as usize);
+    for i in 0..messages {
+        let message = w::message(c, i);
+        let sent = Instant::now();
+        writer.write(&message);
+        let reply = match writer.drain().await {
+            Ok(()) => reader.readexactly(w::ECHO_MESSAGE).await,
+            Err(e) => Err(e),
+        }
+        .map_err(|e| format!("connection {c}, message {i}: {e}"))?;
+        times.push(sent.elapsed().as_nanos() as u64);
+        if reply != message {
+            return Err(w::wrong_reply(c, i, &reply));
+        }
+    }
+    Ok(times)
 }
 
 /// `gather` over `n` children made by `child`, results checked in input order.

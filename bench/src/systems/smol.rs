@@ -2,16 +2,23 @@
 //! `async_io::block_on` (which also drives async-io's timers), `Task`s awaited in order,
 //! `async_io::Timer` for sleeping and `futures_lite::future::yield_now` for yielding. Tasks
 //! that spawn (`nested`, `chain`) hold the executor through an `Rc`.
+//!
+//! `echo` uses async-io's `Async<TcpListener>` / `Async<TcpStream>` (what `smol::net` wraps in an
+//! `Arc`, and what smol's own examples use) with futures-lite's `AsyncReadExt` /
+//! `AsyncWriteExt`; a detached task per accepted connection, the clients spawned, their `Task`s
+//! awaited in order.
 
 use std::future::Future;
+use std::net::{TcpListener, TcpStream};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Instant;
 
 use async_executor::{LocalExecutor, Task};
-use async_io::Timer;
+use async_io::{Async, Timer};
 use futures::stream::{FuturesUnordered, StreamExt as _};
 use futures_lite::future::yield_now;
+use futures_lite::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::measure::{Finish, Start};
 use crate::workload::{self as w, Workload};
@@ -73,7 +80,95 @@ async fn body(ex: Executor, workload: Workload, n: u64) -> Finish {
             let total = ex.spawn(link(ex.clone(), 1, n)).await;
             start.finish(Instant::now(), w::check_total(workload, n, total))
         }
+        Workload::Echo => unreachable!("echo runs through smol::echo"),
     }
+}
+
+/// `echo`: the server and `conns` clients on one `LocalExecutor`, `n` messages in all; the
+/// executor (with the server's tasks) is dropped before returning.
+pub fn echo(n: u64, conns: u64) -> Finish {
+    let ex: Executor = Rc::new(LocalExecutor::new());
+    let finish = async_io::block_on(ex.run(echo_body(ex.clone(), n, conns)));
+    drop(ex);
+    finish
+}
+
+async fn echo_body(ex: Executor, n: u64, conns: u64) -> Finish {
+    let listener = match Async::<TcpListener>::bind(([127, 0, 0, 1], 0)) {
+        Ok(l) => l,
+        Err(e) => return w::echo_setup_failed("binding 127.0.0.1:0", e),
+    };
+    let addr = match listener.get_ref().local_addr() {
+        Ok(a) => a,
+        Err(e) => return w::echo_setup_failed("the listener's address", e),
+    };
+    // The accept loop holds the executor to spawn on; it is cancelled (dropped) at the end, which
+    // lets go of that `Rc`.
+    let server = ex.spawn({
+        let ex = ex.clone();
+        async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.get_ref().set_nodelay(true);
+                ex.spawn(echo_back(stream)).detach();
+            }
+        }
+    });
+    let mut streams = Vec::with_capacity(conns as usize);
+    for _ in 0..conns {
+        match Async::<TcpStream>::connect(addr).await {
+            Ok(s) => {
+                let _ = s.get_ref().set_nodelay(true);
+                streams.push(s);
+            }
+            Err(e) => return w::echo_setup_failed("connecting to the server", e),
+        }
+    }
+    let start = Start::now();
+    let tasks: Vec<Task<w::ClientResult>> = (0u64..)
+        .zip(streams)
+        .map(|(c, s)| ex.spawn(client(c, w::messages_of(c, n, conns), s)))
+        .collect();
+    let mut clients = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        clients.push(task.await);
+    }
+    let done = Instant::now();
+    let finish = w::echo_finish(start, done, n, conns, clients);
+    drop(server);
+    finish
+}
+
+/// The server's side of a connection: writes back whatever arrives until end of stream.
+async fn echo_back(mut stream: Async<TcpStream>) {
+    let mut buf = vec![0; 4096];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(k) => {
+                if stream.write_all(&buf[..k]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One client: `messages` round trips, each reply read whole and checked.
+async fn client(c: u64, messages: u64, mut stream: Async<TcpStream>) -> w::ClientResult {
+    let mut times = Vec::with_capacity(messages as usize);
+    let mut reply = [0u8; w::ECHO_MESSAGE];
+    for i in 0..messages {
+        let message = w::message(c, i);
+        let sent = Instant::now();
+        let io = |e: std::io::Error| format!("connection {c}, message {i}: {e}");
+        stream.write_all(&message).await.map_err(io)?;
+        stream.read_exact(&mut reply).await.map_err(io)?;
+        times.push(sent.elapsed().as_nanos() as u64);
+        if reply != message {
+            return Err(w::wrong_reply(c, i, &reply));
+        }
+    }
+    Ok(times)
 }
 
 /// Spawns `n` children made by `child`, awaits the tasks in order into a `Vec`.

@@ -4,11 +4,17 @@
 //! (monomorphised: no cost). Children are tasks whose `JoinHandle`s are awaited in order, as
 //! tokio's docs show for collecting results; `fail_fast` uses a `JoinSet` (tokio's tool for
 //! "first to finish"), whose drop aborts the tasks still sleeping.
+//!
+//! `echo` runs on the current-thread runtime only (`tokio-ct`), with `tokio::net` and the
+//! `AsyncReadExt` / `AsyncWriteExt` helpers, a task per accepted connection as tokio's docs show
+//! for an echo server, and the clients spawned, their handles awaited in order.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
 
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Builder;
 use tokio::task::{JoinHandle, JoinSet, LocalSet};
 use tokio::time::sleep;
@@ -147,7 +153,93 @@ async fn body<S: Spawn>(s: S, workload: Workload, n: u64) -> Finish {
             let total = s.spawn(link(s, 1, n)).await.unwrap_or(0);
             start.finish(Instant::now(), w::check_total(workload, n, total))
         }
+        Workload::Echo => unreachable!("echo runs through tokio_family::echo"),
     }
+}
+
+/// `echo` on the current-thread runtime: the server and `conns` clients, `n` messages in all;
+/// the runtime (with the server's tasks) is dropped before returning.
+pub fn echo(n: u64, conns: u64) -> Finish {
+    let rt = Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("building a tokio runtime");
+    let finish = rt.block_on(echo_body(n, conns));
+    drop(rt);
+    finish
+}
+
+async fn echo_body(n: u64, conns: u64) -> Finish {
+    let listener = match TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => return w::echo_setup_failed("binding 127.0.0.1:0", e),
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => return w::echo_setup_failed("the listener's address", e),
+    };
+    let server = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let _ = socket.set_nodelay(true);
+            tokio::spawn(echo_back(socket));
+        }
+    });
+    let mut streams = Vec::with_capacity(conns as usize);
+    for _ in 0..conns {
+        match TcpStream::connect(addr).await {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                streams.push(s);
+            }
+            Err(e) => return w::echo_setup_failed("connecting to the server", e),
+        }
+    }
+    let start = Start::now();
+    let handles: Vec<JoinHandle<w::ClientResult>> = (0u64..)
+        .zip(streams)
+        .map(|(c, s)| tokio::spawn(client(c, w::messages_of(c, n, conns), s)))
+        .collect();
+    let mut clients = Vec::with_capacity(handles.len());
+    for handle in handles {
+        clients.push(handle.await.unwrap_or_else(|e| Err(e.to_string())));
+    }
+    let done = Instant::now();
+    let finish = w::echo_finish(start, done, n, conns, clients);
+    server.abort();
+    finish
+}
+
+/// The server's side of a connection: writes back whatever arrives until end of stream.
+async fn echo_back(mut socket: TcpStream) {
+    let mut buf = vec![0; 4096];
+    loop {
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(k) => {
+                if socket.write_all(&buf[..k]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One client: `messages` round trips, each reply read whole and checked.
+async fn client(c: u64, messages: u64, mut stream: TcpStream) -> w::ClientResult {
+    let mut times = Vec::with_capacity(messages as usize);
+    let mut reply = [0u8; w::ECHO_MESSAGE];
+    for i in 0..messages {
+        let message = w::message(c, i);
+        let sent = Instant::now();
+        let io = |e: std::io::Error| format!("connection {c}, message {i}: {e}");
+        stream.write_all(&message).await.map_err(io)?;
+        stream.read_exact(&mut reply).await.map_err(io)?;
+        times.push(sent.elapsed().as_nanos() as u64);
+        if reply != message {
+            return Err(w::wrong_reply(c, i, &reply));
+        }
+    }
+    Ok(times)
 }
 
 /// Spawns `n` children made by `child`, awaits the handles in order into a `Vec`.
