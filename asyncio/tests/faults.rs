@@ -694,3 +694,66 @@ fn bug_awaiting_a_gather_of_another_loop_or_gathering_its_tasks_hung_instead_of_
         assert_usable(second);
     });
 }
+
+/// A waker that panics when woken (foreign code a task's awaiter may bring).
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("this waker panics when woken");
+    }
+}
+
+/// Found in review: a waker that panicked when the task it awaited finished left that task
+/// half-finished (done, but no output and never freed); a later wake ran its completion again
+/// with a stale registry key, removing another task's entry, which then outlived the loop.
+#[test]
+fn bug_a_panicking_awaiter_waker_left_a_finished_task_half_done() {
+    use std::future::IntoFuture;
+    let (lp, reports) = reporting_loop();
+    let alive = Rc::new(());
+    let mut task = lp.run_until_complete(async {
+        let mut task = spawn(async {
+            yield_now().await;
+            5
+        });
+        let mut join = Box::pin((&mut task).into_future());
+        let waker = Waker::from(Arc::new(PanickingWaker));
+        assert!(join
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker))
+            .is_pending());
+        std::mem::forget(join); // keep the panicking waker as the awaiter, without cancelling
+        task
+    });
+    lp.run_until_complete(async {
+        yield_now().await;
+        yield_now().await;
+    });
+    assert!(task.is_done());
+    assert_eq!(
+        lp.run_until_complete(&mut task),
+        Ok(5),
+        "the output is there"
+    );
+    assert_eq!(
+        reports.borrow().len(),
+        1,
+        "the waker's panic is reported: {reports:?}"
+    );
+    assert!(reports.borrow()[0].contains("this waker panics when woken"));
+    let a = alive.clone();
+    let other = lp.run_until_complete(async move {
+        spawn(async move {
+            let _a = a;
+            pending::<()>().await
+        })
+    });
+    drop(lp);
+    assert!(other.is_cancelled());
+    assert_eq!(
+        Rc::strong_count(&alive),
+        1,
+        "the other task's future was dropped with the loop"
+    );
+}

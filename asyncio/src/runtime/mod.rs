@@ -111,10 +111,15 @@ impl Shared {
     }
 
     fn inject(&self, task: Scheduled) {
-        self.injected
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Injected::Task(task));
+        {
+            let mut queue = self.injected.lock().unwrap_or_else(|e| e.into_inner());
+            if self.closed.load(Ordering::Acquire) {
+                // The loop is gone, its tasks completed: nothing to run. Dropped after the lock.
+                drop(queue);
+                return drop(task);
+            }
+            queue.push(Injected::Task(task));
+        }
         self.has_injected.store(true, Ordering::SeqCst);
         self.notify();
     }
@@ -179,13 +184,16 @@ impl Drop for BlockingCall {
     }
 }
 
-/// Loop ids tell a `Sleep` whether the running loop is the one it was armed on. 32 bits keep the
-/// `Sleep` small; they wrap after four billion loops, and even then a stale match would also need
-/// the same timer slot and arm sequence number.
 /// A loop that always has work still collects ready I/O every this many turns (tokio's default
 /// event interval is 61 ticks).
 const BUSY_IO_INTERVAL: u32 = 61;
 
+/// Loop ids: how a task's waker finds its loop (through `LOOPS`), and how a `Sleep` or a handle
+/// tells whether the running loop is its own. 32 bits keep tasks and sleeps small. After four
+/// billion loops the counter wraps; an id still in `LOOPS` (a loop not yet dropped) is skipped, so
+/// two live loops never share one. A dropped loop's tasks have all completed, so a late wake of
+/// one does nothing, whichever loop has its id by then; a `Sleep` would also need the same timer
+/// slot and arm sequence number to be mistaken.
 static NEXT_LOOP_ID: AtomicU32 = AtomicU32::new(1);
 
 thread_local! {
@@ -293,7 +301,13 @@ impl Core {
         let (reactor, waker) = Reactor::new().unwrap_or_else(|e| {
             panic!("could not create the event loop's I/O poller: {e} (out of file descriptors?)")
         });
-        let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
+        let mut loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
+        let id = loop {
+            let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
+            if id != 0 && !loops.contains_key(&id) {
+                break id;
+            }
+        };
         let shared = Arc::new(Shared {
             id,
             injected: Mutex::new(Vec::new()),
@@ -304,10 +318,8 @@ impl Core {
             blocking: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         });
-        LOOPS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, Arc::downgrade(&shared));
+        loops.insert(id, Arc::downgrade(&shared));
+        drop(loops);
         Core {
             id,
             shared,

@@ -307,9 +307,19 @@ where
 fn finish(header: &Header, core: &Core, unretrieved: Option<&Panic>) {
     header.set(DONE);
     core.tasks.borrow_mut().try_remove(header.key());
+    header.key.set(u32::MAX); // a stale key must never remove another task's entry
     match header.waiter.take() {
         Waiter::Listener(listener, index) => core.push(Entry::Notify(listener, index)),
-        Waiter::Waker(waker) => waker.wake(),
+        Waiter::Waker(waker) => {
+            // Foreign code: a panic here must not leave the task half-finished.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                core.report(ExceptionContext::new(
+                    "the waker of a task awaiting a finished task panicked".into(),
+                    Some(header.name()),
+                    Some(Panic::from_payload(payload)),
+                ));
+            }
+        }
         Waiter::None => {}
     }
     if let Some(mut extras) = header.extras.take() {
@@ -518,6 +528,14 @@ impl<T, E> RawTask<T, E> {
 
 impl<T, E> Drop for RawTask<T, E> {
     fn drop(&mut self) {
+        /// Drops the handle's reference last, even if the output's `Drop` panics.
+        struct Release(NonNull<Header>);
+        impl Drop for Release {
+            fn drop(&mut self) {
+                raw::release(self.0);
+            }
+        }
+        let _release = Release(self.ptr);
         let header = self.header();
         header.set(DETACHED);
         if header.has(OUTPUT) {
@@ -537,7 +555,6 @@ impl<T, E> Drop for RawTask<T, E> {
                 unsafe { raw::drop_output::<TaskResult<T, E>>(self.ptr) };
             }
         }
-        raw::release(self.ptr);
     }
 }
 

@@ -234,7 +234,8 @@ pub(crate) struct Scheduled(NonNull<Header>);
 unsafe impl Send for Scheduled {}
 
 impl Scheduled {
-    /// The task's header (on the loop thread).
+    /// The task's header. Only on the loop thread: the header's cells are the loop's (this type
+    /// is `Send` only to travel through the injection queue).
     pub(crate) fn header(&self) -> &Header {
         // SAFETY: the bit keeps the block alive.
         unsafe { self.0.as_ref() }
