@@ -4,8 +4,9 @@
 //! `cargo +nightly miri test -p asyncio --test unsafe_paths`.
 
 use asyncio::{gather, run, spawn, yield_now, EventLoop, Task, TaskError};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -246,4 +247,141 @@ fn a_detached_panic_and_a_cancelled_awaited_task_free_their_blocks() {
         t.await
     });
     assert_eq!(out, Err(TaskError::Cancelled));
+}
+
+/// An output that must be dropped on the thread that made it (a `!Send` value's contract).
+struct OnThread(std::thread::ThreadId, PhantomData<Rc<()>>);
+
+impl OnThread {
+    fn new() -> Self {
+        OnThread(std::thread::current().id(), PhantomData)
+    }
+}
+
+impl Drop for OnThread {
+    fn drop(&mut self) {
+        assert_eq!(
+            self.0,
+            std::thread::current().id(),
+            "a !Send output was dropped off its thread"
+        );
+    }
+}
+
+// The stories below came from the review of the task allocation (each passed under Miri with
+// Stacked and Tree Borrows and 24 seeds).
+
+#[test]
+fn wakes_from_threads_racing_completion_free_the_task_wherever_the_last_one_is() {
+    let mut threads = Vec::new();
+    let lp = EventLoop::new();
+    lp.run_until_complete(async {
+        for i in 0..3u32 {
+            let (tx, rx) = std::sync::mpsc::channel::<Waker>();
+            threads.push(std::thread::spawn(move || {
+                let w = rx.recv().unwrap();
+                for _ in 0..3 {
+                    w.wake_by_ref();
+                }
+                let twin = w.clone();
+                w.wake();
+                std::thread::yield_now();
+                twin.wake_by_ref();
+            }));
+            let t = spawn(std::future::poll_fn(move |cx| {
+                tx.send(cx.waker().clone()).ok();
+                cx.waker().wake_by_ref();
+                Poll::Ready(OnThread::new())
+            }));
+            if i % 2 == 0 {
+                t.detach();
+            } else {
+                drop(t.await);
+            }
+            yield_now().await;
+        }
+    });
+    drop(lp);
+    threads.into_iter().for_each(|t| t.join().unwrap());
+}
+
+#[test]
+fn a_task_dropping_its_own_handle_while_running_finishes() {
+    run(async {
+        let slot: Rc<RefCell<Option<Task<OnThread>>>> = Rc::new(RefCell::new(None));
+        let s = slot.clone();
+        let mut polls = 0;
+        let t = spawn(std::future::poll_fn(move |cx| {
+            polls += 1;
+            drop(s.borrow_mut().take()); // its own handle
+            cx.waker().wake_by_ref();
+            if polls == 2 {
+                Poll::Ready(OnThread::new())
+            } else {
+                Poll::Pending
+            }
+        }));
+        *slot.borrow_mut() = Some(t);
+        for _ in 0..3 {
+            yield_now().await;
+        }
+    });
+}
+
+#[test]
+fn a_cancelled_gather_childs_waker_is_freed_on_another_thread_after_the_loop() {
+    let (tx, rx) = std::sync::mpsc::channel::<Waker>();
+    let lp = EventLoop::new();
+    lp.run_until_complete(async move {
+        let g = gather([
+            Box::pin(std::future::poll_fn(move |cx| {
+                tx.send(cx.waker().clone()).ok();
+                Poll::<OnThread>::Pending
+            })) as Pin<Box<dyn Future<Output = OnThread>>>,
+            Box::pin(async { OnThread::new() }),
+        ]);
+        spawn(async move {
+            let _ = g.await;
+        })
+        .detach();
+        let mut x = spawn(std::future::pending::<()>());
+        // A Join dropped after one poll leaves a stale waker with the (cancelled) task.
+        let _ = asyncio::wait_for(&mut x, std::time::Duration::ZERO).await;
+        yield_now().await;
+    });
+    drop(lp); // cancels the gather's children
+    let wakers: Vec<Waker> = rx.try_iter().collect();
+    std::thread::spawn(move || wakers.into_iter().for_each(Waker::wake))
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn an_output_holding_its_own_tasks_waker_frees_the_task_on_another_thread() {
+    run(async {
+        let mut t = spawn(std::future::poll_fn(|cx| {
+            Poll::Ready((cx.waker().clone(), OnThread::new()))
+        }));
+        let (w, o) = (&mut t).await.unwrap();
+        drop(t);
+        drop(o);
+        std::thread::spawn(move || w.wake()).join().unwrap();
+    });
+}
+
+#[test]
+fn a_loop_dropped_inside_another_running_loop_cleans_up_its_tasks() {
+    let inner = EventLoop::new();
+    let (tx, rx) = std::sync::mpsc::channel::<Waker>();
+    inner.run_until_complete(async move {
+        spawn(std::future::poll_fn(move |cx| {
+            tx.send(cx.waker().clone()).ok();
+            Poll::<()>::Pending
+        }))
+        .detach();
+        yield_now().await;
+    });
+    run(async move { drop(inner) });
+    let wakers: Vec<Waker> = rx.try_iter().collect();
+    std::thread::spawn(move || drop(wakers)).join().unwrap();
 }
