@@ -385,3 +385,61 @@ fn a_loop_dropped_inside_another_running_loop_cleans_up_its_tasks() {
     let wakers: Vec<Waker> = rx.try_iter().collect();
     std::thread::spawn(move || drop(wakers)).join().unwrap();
 }
+
+/// Sets the flag when dropped.
+struct DropFlag(Rc<Cell<bool>>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+#[test]
+fn a_cancelled_task_drops_its_future_in_place_and_waits_for_what_the_drop_cancelled() {
+    let (outer_dropped, inner_dropped) = (Rc::new(Cell::new(false)), Rc::new(Cell::new(false)));
+    let (o, i) = (outer_dropped.clone(), inner_dropped.clone());
+    let out = run(async move {
+        let t = spawn(async move {
+            let _flag = DropFlag(o);
+            // Awaiting a gather: dropping this future cancels the gather, whose child must end
+            // before the task counts as cancelled.
+            gather([async move {
+                let _flag = DropFlag(i);
+                std::future::pending::<()>().await
+            }])
+            .await
+        });
+        yield_now().await;
+        t.cancel();
+        t.await
+    });
+    assert_eq!(out, Err(TaskError::Cancelled));
+    assert!(outer_dropped.get() && inner_dropped.get());
+}
+
+#[test]
+fn a_future_whose_drop_panics_is_dropped_once_and_reported() {
+    struct PanicOnDrop(Rc<Cell<u32>>);
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+            panic!("drop panics");
+        }
+    }
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let lp = EventLoop::new();
+    lp.set_exception_handler(|_| {});
+    let out = lp.run_until_complete(async move {
+        let t = spawn(async move {
+            let _p = PanicOnDrop(d);
+            std::future::pending::<()>().await
+        });
+        yield_now().await;
+        t.cancel();
+        t.await
+    });
+    assert_eq!(out, Err(TaskError::Cancelled));
+    assert_eq!(drops.get(), 1);
+}

@@ -35,7 +35,7 @@ pub(crate) mod reactor;
 pub(crate) mod timers;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::error::Panic;
-use crate::task::{Scheduled, TaskPtr};
+use crate::task::{Extras, Scheduled, TaskPtr};
 pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
 use reactor::Reactor;
 use timers::Timers;
@@ -257,6 +257,9 @@ pub(crate) struct Core {
     /// Registry key of the task being polled, `usize::MAX` when none is.
     current: Cell<usize>,
     pub(crate) timers: RefCell<Timers>,
+    /// Names and done callbacks of tasks that have them, by task id (kept out of the task
+    /// headers, which they would grow by a word for every task).
+    pub(crate) extras: RefCell<HashMap<u64, Extras>>,
     pub(crate) reactor: Reactor,
     /// Set by the clean-up: every task is cancelled at its next turn, new ones before they start.
     closing: Cell<bool>,
@@ -328,6 +331,7 @@ impl Core {
             tasks: RefCell::new(Slab::new()),
             current: Cell::new(usize::MAX),
             timers: RefCell::new(Timers::new(clock.now())),
+            extras: RefCell::new(HashMap::new()),
             closing: Cell::new(false),
             main_queued: Cell::new(false),
             busy_turns: Cell::new(0),
@@ -359,13 +363,14 @@ impl Core {
         self.closing.get()
     }
 
-    /// A new task id: ids fit in 56 bits (the task header keeps its flags beside the id), enough
-    /// for a loop spawning a task every nanosecond for two years.
+    /// A new task id: ids fit in 54 bits (the task header keeps its flags beside the id), enough
+    /// for a loop spawning a task every nanosecond for half a year, or ten million a second for
+    /// fifty years.
     pub(crate) fn next_task_id(&self) -> u64 {
         let id = self.next_task_id.get();
         assert!(
-            id < 1 << 56,
-            "this loop has spawned 2^56 tasks: task ids are exhausted"
+            id < 1 << crate::task::FLAGS_SHIFT,
+            "this loop has spawned 2^54 tasks: task ids are exhausted"
         );
         self.next_task_id.set(id + 1);
         id

@@ -26,6 +26,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::ptr::NonNull;
@@ -33,40 +34,41 @@ use std::rc::Rc;
 use std::sync::atomic::AtomicUsize;
 use std::task::{Context, Poll, Waker};
 
-use pin_project_lite::pin_project;
-
 use crate::error::{Panic, TaskError};
 use crate::runtime::drain::{self, Drain};
 use crate::runtime::{self, Core, Entry, ExceptionContext, Listener, Registered};
 pub(crate) use raw::Scheduled;
 
-const CANCEL_REQUESTED: u8 = 1 << 0;
-const DONE: u8 = 1 << 1;
-const CANCELLED: u8 = 1 << 2;
-const PANICKED: u8 = 1 << 3;
-const DETACHED: u8 = 1 << 4;
-const RETRIEVED: u8 = 1 << 5;
+const CANCEL_REQUESTED: u16 = 1 << 0;
+const DONE: u16 = 1 << 1;
+const CANCELLED: u16 = 1 << 2;
+const PANICKED: u16 = 1 << 3;
+const DETACHED: u16 = 1 << 4;
+const RETRIEVED: u16 = 1 << 5;
 /// A task group took the task's outcome: a panic is reported by the group, never as unretrieved.
-const OBSERVED: u8 = 1 << 6;
+const OBSERVED: u16 = 1 << 6;
 /// The output is stored in the task, waiting for its handle to take it.
-const OUTPUT: u8 = 1 << 7;
+const OUTPUT: u16 = 1 << 7;
+/// The task has an entry in its loop's `extras` table (a name, done callbacks, a drain).
+const HAS_EXTRAS: u16 = 1 << 8;
+/// The task's future has been dropped (finished, or cancelled and draining).
+const FUTURE_GONE: u16 = 1 << 9;
 
 /// Per-task state, at the start of the task's allocation.
 ///
-/// Invariant: `waiter` is empty and `extras` holds no callback once the task's future has been
-/// dropped (the completion takes them, on the loop thread). The header itself may be dropped on
-/// whichever thread drops the last waker, and then holds only `Send` data.
+/// Invariant: `waiter` is empty once the task's future has been dropped (the completion takes it,
+/// on the loop thread). The header itself may be dropped on whichever thread drops the last
+/// waker, and then holds only `Send` data. Rarely used state (a name, done callbacks) lives in
+/// the loop's `extras` table, keyed by task id, so that the header stays at 56 bytes.
 pub(crate) struct Header {
     /// Scheduled and complete bits and the reference count: see [`raw`]. Any thread.
     state: AtomicUsize,
     vtable: &'static raw::VTable,
-    /// The task's id in the low 56 bits, its flags in the top 8 (one word for both keeps the
-    /// header at 64 bytes).
+    /// The task's id in the low 54 bits, its flags in the top 10 (one word for both keeps the
+    /// header small).
     id_flags: Cell<u64>,
     /// Who is told when the task is done: a gather, or the waker of a task awaiting the handle.
     waiter: Cell<Waiter>,
-    /// Rarely used state, allocated on first use.
-    extras: Cell<Option<Box<Extras>>>,
     /// Key of this task's entry in the loop's registry; valid while the future is alive.
     key: Cell<u32>,
     /// The loop the task runs on. Never changes; any thread may read it.
@@ -74,7 +76,7 @@ pub(crate) struct Header {
 }
 
 /// Where the flags sit in `Header::id_flags`.
-const FLAGS_SHIFT: u32 = 56;
+pub(crate) const FLAGS_SHIFT: u32 = 54;
 
 #[derive(Default)]
 enum Waiter {
@@ -86,32 +88,55 @@ enum Waiter {
     Waker(Waker),
 }
 
+/// A task's rarely used state, in its loop's `extras` table.
 #[derive(Default)]
-struct Extras {
+pub(crate) struct Extras {
     name: Option<String>,
     callbacks: Vec<Box<dyn FnOnce()>>,
+    /// Cancelled with its future dropped: the cancellations that drop requested, still running.
+    drain: Option<Rc<Drain>>,
 }
 
 impl Header {
-    fn has(&self, flag: u8) -> bool {
-        (self.id_flags.get() >> FLAGS_SHIFT) as u8 & flag != 0
+    fn has(&self, flag: u16) -> bool {
+        (self.id_flags.get() >> FLAGS_SHIFT) as u16 & flag != 0
     }
 
-    fn set(&self, flag: u8) {
+    fn set(&self, flag: u16) {
         self.id_flags
             .set(self.id_flags.get() | u64::from(flag) << FLAGS_SHIFT);
     }
 
-    fn clear(&self, flag: u8) {
+    fn clear(&self, flag: u16) {
         self.id_flags
             .set(self.id_flags.get() & !(u64::from(flag) << FLAGS_SHIFT));
     }
 
-    fn with_extras<R>(&self, f: impl FnOnce(&mut Extras) -> R) -> R {
-        let mut extras = self.extras.take().unwrap_or_default();
-        let r = f(&mut extras);
-        self.extras.set(Some(extras));
-        r
+    /// Runs `f` on the task's entry in its loop's `extras` table, made if missing.
+    fn with_extras(&self, core: &Core, f: impl FnOnce(&mut Extras)) {
+        self.set(HAS_EXTRAS);
+        f(core.extras.borrow_mut().entry(self.id()).or_default());
+    }
+
+    /// The drain a cancelled task still waits for, if it is not empty yet (else it is dropped).
+    fn drain(&self, core: &Core) -> Option<Rc<Drain>> {
+        if !self.has(HAS_EXTRAS) {
+            return None;
+        }
+        let mut extras = core.extras.borrow_mut();
+        let slot = &mut extras.get_mut(&self.id())?.drain;
+        match slot {
+            Some(d) if !d.is_empty() => Some(d.clone()),
+            _ => slot.take().and(None),
+        }
+    }
+
+    /// Drops the task's entry in the `extras` table (its handle and future are both gone).
+    fn forget_extras(&self, core: &Core) {
+        if self.has(HAS_EXTRAS) {
+            self.clear(HAS_EXTRAS);
+            drop(core.extras.borrow_mut().remove(&self.id()));
+        }
     }
 
     /// Key of this task's entry in the loop's registry.
@@ -124,14 +149,17 @@ impl Header {
         self.id_flags.get() & ((1 << FLAGS_SHIFT) - 1)
     }
 
+    /// The name given with [`Task::set_name`], else `Task-<id>`.
     pub(crate) fn name(&self) -> String {
-        let extras = self.extras.take();
-        let name = match extras.as_ref().and_then(|e| e.name.clone()) {
-            Some(n) => n,
-            None => format!("Task-{}", self.id()),
+        let named = || {
+            let core = runtime::loop_core(self.loop_id)?;
+            let extras = core.extras.borrow();
+            extras.get(&self.id())?.name.clone()
         };
-        self.extras.set(extras);
-        name
+        match self.has(HAS_EXTRAS).then(named).flatten() {
+            Some(name) => name,
+            None => format!("Task-{}", self.id()),
+        }
     }
 
     /// At completion: the output to store for the handle, or `None` when there is no handle
@@ -148,6 +176,7 @@ impl Header {
                 Some(Panic::from_payload(payload)),
             ));
         }
+        self.forget_extras(core);
         None
     }
 }
@@ -205,26 +234,13 @@ impl<T, E> Outcome<Result<T, E>> for Fallible {
     }
 }
 
-pin_project! {
-    #[project = StageProj]
-    #[project_replace = StageReplace]
-    enum Stage<F> {
-        Running { #[pin] future: F },
-        /// Cancelled, the future dropped, waiting for the tasks and gathers its drop cancelled to
-        /// finish in turn (so cancellation completes depth-first, as asyncio's does).
-        Cancelling { drain: Rc<Drain> },
-        Finished,
-    }
-}
-
-pin_project! {
-    /// The body of a task: the user's future plus cancellation, panic capture and the completion
-    /// bookkeeping.
-    struct Wrapper<F, M> {
-        #[pin]
-        stage: Stage<F>,
-        mode: PhantomData<M>,
-    }
+/// The body of a task: the user's future plus cancellation, panic capture and the completion
+/// bookkeeping. The future is kept bare, not in an enum with the states after it: a coroutine
+/// exposes no niche, so an enum would add a word to every task. Whether it is still alive is the
+/// header's `FUTURE_GONE` flag.
+struct Wrapper<F, M> {
+    future: ManuallyDrop<F>,
+    mode: PhantomData<M>,
 }
 
 impl<F, M> raw::Body for Wrapper<F, M>
@@ -240,9 +256,12 @@ where
         core: &Core,
         cx: &mut Context<'_>,
     ) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let result = if let StageProj::Cancelling { drain } = this.stage.as_mut().project() {
-            if !drain.is_empty() {
+        // SAFETY: the future is never moved: it is polled and dropped where it is.
+        let this = unsafe { self.get_unchecked_mut() };
+        let result = if header.has(FUTURE_GONE) {
+            // Cancelled, the future dropped, waiting for the tasks and gathers its drop cancelled
+            // to finish in turn (so cancellation completes depth-first, as asyncio's does).
+            if let Some(drain) = header.drain(core) {
                 drain.register(cx.waker());
                 return Poll::Pending;
             }
@@ -250,9 +269,8 @@ where
         } else if header.has(CANCEL_REQUESTED) || core.is_closing() {
             Err(TaskError::Cancelled)
         } else {
-            let StageProj::Running { future } = this.stage.as_mut().project() else {
-                unreachable!("a finished task is never polled");
-            };
+            // SAFETY: alive (no FUTURE_GONE) and pinned in place (above).
+            let future = unsafe { Pin::new_unchecked(&mut *this.future) };
             match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
                 Ok(Poll::Pending) => return Poll::Pending,
                 // A task that cancelled itself and then returned still ends cancelled.
@@ -261,32 +279,37 @@ where
                 Err(payload) => Err(TaskError::Panicked(Panic::from_payload(payload))),
             }
         };
-        // Drop the future now, so its `Drop` runs before the task counts as done; a panic there is
-        // reported and the loop goes on. A cancelled task also waits for the cancellations its
-        // future's drop requested (what it was awaiting) before it counts as done (TO2).
-        let cancelled = matches!(result, Err(TaskError::Cancelled));
-        let mut stage = this.stage.as_mut();
-        let mut drain = None;
-        let dropped = catch_unwind(AssertUnwindSafe(|| {
-            if cancelled {
-                drain = Some(drain::collect(|| {
-                    stage.as_mut().project_replace(Stage::Finished);
-                }));
-            } else {
-                stage.as_mut().project_replace(Stage::Finished);
+        if !header.has(FUTURE_GONE) {
+            // Drop the future now, so its `Drop` runs before the task counts as done; a panic
+            // there is reported and the loop goes on. A cancelled task also waits for the
+            // cancellations its future's drop requested (what it was awaiting) before it counts
+            // as done (TO2).
+            header.set(FUTURE_GONE);
+            let cancelled = matches!(result, Err(TaskError::Cancelled));
+            let future = &mut this.future;
+            let dropped = catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: dropped once: FUTURE_GONE, set above, keeps every later poll off it.
+                let mut drop_future = || unsafe { ManuallyDrop::drop(future) };
+                if cancelled {
+                    Some(drain::collect(drop_future))
+                } else {
+                    drop_future();
+                    None
+                }
+            }));
+            let drain = dropped.unwrap_or_else(|payload| {
+                core.report(ExceptionContext::new(
+                    "a task's future panicked while being dropped".into(),
+                    Some(header.name()),
+                    Some(Panic::from_payload(payload)),
+                ));
+                None
+            });
+            if let Some(drain) = drain.filter(|d| !d.is_empty()) {
+                drain.register(cx.waker());
+                header.with_extras(core, |e| e.drain = Some(drain));
+                return Poll::Pending;
             }
-        }));
-        if let Err(payload) = dropped {
-            core.report(ExceptionContext::new(
-                "a task's future panicked while being dropped".into(),
-                Some(header.name()),
-                Some(Panic::from_payload(payload)),
-            ));
-        }
-        if let Some(drain) = drain.filter(|d| !d.is_empty()) {
-            drain.register(cx.waker());
-            this.stage.set(Stage::Cancelling { drain });
-            return Poll::Pending;
         }
         match &result {
             Err(TaskError::Cancelled) => header.set(CANCELLED),
@@ -322,11 +345,15 @@ fn finish(header: &Header, core: &Core, unretrieved: Option<&Panic>) {
         }
         Waiter::None => {}
     }
-    if let Some(mut extras) = header.extras.take() {
-        for cb in extras.callbacks.drain(..) {
+    if header.has(HAS_EXTRAS) {
+        let callbacks = core
+            .extras
+            .borrow_mut()
+            .get_mut(&header.id())
+            .map(|e| std::mem::take(&mut e.callbacks));
+        for cb in callbacks.into_iter().flatten() {
             core.push(Entry::Callback(cb));
         }
-        header.extras.set(Some(extras));
     }
     if let Some(panic) = unretrieved {
         report_unretrieved(core, header, panic);
@@ -358,12 +385,11 @@ where
         vtable: raw::vtable::<Wrapper<F, M>>(),
         id_flags: Cell::new(core.next_task_id()),
         waiter: Cell::new(Waiter::None),
-        extras: Cell::new(None),
         key: Cell::new(u32::MAX),
         loop_id: core.id(),
     };
     let body = Wrapper::<F, M> {
-        stage: Stage::Running { future },
+        future: ManuallyDrop::new(future),
         mode: PhantomData,
     };
     let (ptr, scheduled) = raw::allocate(header, body);
@@ -521,7 +547,10 @@ impl<T, E> RawTask<T, E> {
         if header.has(DONE) {
             self.push(Entry::Callback(f));
         } else {
-            header.with_extras(|e| e.callbacks.push(f));
+            // Not done, so its loop is alive (it finishes every task before it goes).
+            if let Some(core) = self.core() {
+                header.with_extras(&core, |e| e.callbacks.push(f));
+            }
         }
     }
 }
@@ -553,6 +582,13 @@ impl<T, E> Drop for RawTask<T, E> {
                 header.clear(OUTPUT);
                 // SAFETY: the output is stored and of this handle's type; it is marked gone above.
                 unsafe { raw::drop_output::<TaskResult<T, E>>(self.ptr) };
+            }
+        }
+        // Finished and now without a handle: nothing can ask for its name any more.
+        let header = self.header();
+        if header.has(DONE) && header.has(HAS_EXTRAS) {
+            if let Some(core) = self.core() {
+                header.forget_extras(&core);
             }
         }
     }
@@ -761,14 +797,19 @@ impl<T> Task<T> {
         self.raw.header().name()
     }
 
-    /// Renames the task.
+    /// Renames the task. Names are kept by the task's loop: once the loop has been dropped,
+    /// a rename is ignored and [`name`](Task::name) gives `Task-<id>` again.
     ///
     /// # Examples
     ///
     /// See [`Task::name`].
     pub fn set_name(&self, name: impl Into<String>) {
         let name = name.into();
-        self.raw.header().with_extras(|e| e.name = Some(name));
+        if let Some(core) = self.raw.core() {
+            self.raw
+                .header()
+                .with_extras(&core, |e| e.name = Some(name));
+        }
     }
 
     /// The task's number on its loop, unique and in spawn order; the default name is
