@@ -607,7 +607,7 @@ struct Guard<E: 'static> {
 impl<E: 'static> Drop for Guard<E> {
     fn drop(&mut self) {
         let listener: Rc<dyn Listener> = self.state.clone();
-        self.core.push(Entry::Notify(listener, self.index));
+        self.core.push(Entry::notify(listener, self.index));
     }
 }
 

@@ -119,7 +119,7 @@ where
                 Err(panic) => {
                     b.rest = None;
                     runtime::current_core("gather_limited()")
-                        .push(Entry::Notify(listener.clone(), index));
+                        .push(Entry::notify(listener.clone(), index));
                     Slot::Broken(panic)
                 }
             };

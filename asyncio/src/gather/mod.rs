@@ -243,7 +243,7 @@ impl<T: 'static> Child for ShieldChild<T> {
         self.cancelled = true;
         self.raw.clear_listener();
         let (listener, index) = self.listener.take().expect("attached");
-        self.raw.push(Entry::Notify(listener, index));
+        self.raw.push(Entry::notify(listener, index));
         true
     }
 }
@@ -528,10 +528,10 @@ impl<C: Children> GatherState<C> {
             w.wake();
         }
         if let Some((listener, index)) = self.listener.take() {
-            self.core().push(Entry::Notify(listener, index));
+            self.core().push(Entry::notify(listener, index));
         }
         for f in self.on_decided.take() {
-            self.core().push(Entry::Callback(f));
+            self.core().push(Entry::callback(f));
         }
         if self.handle_dropped.get() {
             self.report_lost_panic();
@@ -618,7 +618,7 @@ impl<C: Children> Node for GatherState<C> {
 
     fn set_listener(&self, listener: Rc<dyn Listener>, index: u32) {
         if self.is_done() {
-            runtime::current_core("gather()").push(Entry::Notify(listener, index));
+            runtime::current_core("gather()").push(Entry::notify(listener, index));
         } else {
             self.listener.set(Some((listener, index)));
         }
@@ -626,7 +626,7 @@ impl<C: Children> Node for GatherState<C> {
 
     fn when_decided(&self, f: Box<dyn FnOnce()>) {
         if self.is_done() {
-            runtime::current_core("gather()").push(Entry::Callback(f));
+            runtime::current_core("gather()").push(Entry::callback(f));
         } else {
             self.on_decided.borrow_mut().push(f);
         }

@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::error::Panic;
-use crate::task::{Extras, Scheduled, TaskPtr};
+use crate::task::{Extras, Finished, Scheduled, TaskPtr};
 pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
 use reactor::Reactor;
 use timers::Timers;
@@ -61,12 +61,27 @@ pub trait Listener {
     fn child_done(self: Rc<Self>, index: u32);
 }
 
-/// One thing the loop can run.
+/// One thing the loop can run. Two words: a queue entry per spawned task is part of every task's
+/// cost, so the rare payloads (callbacks, notifications not from a task) are boxed.
 pub(crate) enum Entry {
     Task(Scheduled),
-    Callback(Box<dyn FnOnce()>),
-    Notify(Rc<dyn Listener>, u32),
+    /// A finished task whose gather (its listener) is to be told.
+    Done(Finished),
+    Callback(Box<Box<dyn FnOnce()>>),
+    Notify(Box<(Rc<dyn Listener>, u32)>),
     Main,
+}
+
+impl Entry {
+    /// A callback to run.
+    pub(crate) fn callback(f: Box<dyn FnOnce()>) -> Entry {
+        Entry::Callback(Box::new(f))
+    }
+
+    /// `listener.child_done(index)` to call.
+    pub(crate) fn notify(listener: Rc<dyn Listener>, index: u32) -> Entry {
+        Entry::Notify(Box::new((listener, index)))
+    }
 }
 
 /// A task woken from another thread, or a callback, travelling through the injection queue.
@@ -408,7 +423,7 @@ impl Core {
             let mut queue = self.queue.borrow_mut();
             queue.extend(injected.into_iter().map(|i| match i {
                 Injected::Task(r) => Entry::Task(r),
-                Injected::Call(f) => Entry::Callback(f),
+                Injected::Call(f) => Entry::callback(f),
             }));
         }
         if self.shared.main_woken.swap(false, Ordering::Acquire) {
@@ -442,8 +457,9 @@ impl Core {
                     task.run(self);
                     self.current.set(usize::MAX);
                 }
+                Entry::Done(task) => task.notify(),
                 Entry::Callback(f) => {
-                    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+                    if let Err(payload) = catch_unwind(AssertUnwindSafe(*f)) {
                         self.report(ExceptionContext::new(
                             "a done callback panicked".into(),
                             None,
@@ -451,7 +467,10 @@ impl Core {
                         ));
                     }
                 }
-                Entry::Notify(listener, index) => listener.child_done(index),
+                Entry::Notify(n) => {
+                    let (listener, index) = *n;
+                    listener.child_done(index);
+                }
                 Entry::Main => {
                     self.main_queued.set(false);
                     if main() {
@@ -874,7 +893,7 @@ pub fn now() -> Instant {
 /// });
 /// ```
 pub fn call_soon(f: impl FnOnce() + 'static) {
-    current_core("call_soon()").push(Entry::Callback(Box::new(f)));
+    current_core("call_soon()").push(Entry::callback(Box::new(f)));
 }
 
 /// What the loop's exception handler is told: a message, the task involved if any, and the panic.

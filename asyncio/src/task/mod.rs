@@ -56,8 +56,9 @@ const FUTURE_GONE: u16 = 1 << 9;
 
 /// Per-task state, at the start of the task's allocation.
 ///
-/// Invariant: `waiter` is empty once the task's future has been dropped (the completion takes it,
-/// on the loop thread). The header itself may be dropped on whichever thread drops the last
+/// Invariant: `waiter` is empty once the task's future has been dropped, except while a
+/// [`Finished`] entry (which holds a reference) waits to hand it its notification; both happen on
+/// the loop thread. The header itself may be dropped on whichever thread drops the last
 /// waker, and then holds only `Send` data. Rarely used state (a name, done callbacks) lives in
 /// the loop's `extras` table, keyed by task id, so that the header stays at 56 bytes.
 pub(crate) struct Header {
@@ -181,6 +182,31 @@ impl Header {
     }
 }
 
+/// A finished task on the run queue, holding a reference to it: tells the gather in its waiter
+/// (on the loop thread; dropped unrun, it drops the waiter).
+pub(crate) struct Finished(NonNull<Header>);
+
+impl Finished {
+    /// Calls the listener's `child_done`.
+    pub(crate) fn notify(self) {
+        // SAFETY: the entry's reference keeps the task alive.
+        let waiter = unsafe { self.0.as_ref() }.waiter.take();
+        drop(self);
+        if let Waiter::Listener(listener, index) = waiter {
+            listener.child_done(index);
+        }
+    }
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        // SAFETY: as in `notify`; the waiter goes before the reference, so a block freed on
+        // another thread later finds it empty.
+        drop(unsafe { self.0.as_ref() }.waiter.take());
+        raw::release(self.0);
+    }
+}
+
 /// A live task as the loop's registry holds it: a pointer that borrows the future's reference
 /// (the entry is removed when the future completes, before that reference is dropped).
 pub(crate) struct TaskPtr(NonNull<Header>);
@@ -252,6 +278,7 @@ where
 
     fn poll(
         self: Pin<&mut Self>,
+        task: NonNull<Header>,
         header: &Header,
         core: &Core,
         cx: &mut Context<'_>,
@@ -320,19 +347,24 @@ where
             Err(TaskError::Panicked(p)) if header.has(DETACHED) && !header.has(OBSERVED) => Some(p),
             _ => None,
         };
-        finish(header, core, unretrieved);
+        finish(task, header, core, unretrieved);
         Poll::Ready(result)
     }
 }
 
 /// Completion bookkeeping, on the loop thread: mark done, leave the registry, hand the gather and
 /// done callbacks to the queue, and report a panic nobody can retrieve.
-fn finish(header: &Header, core: &Core, unretrieved: Option<&Panic>) {
+fn finish(task: NonNull<Header>, header: &Header, core: &Core, unretrieved: Option<&Panic>) {
     header.set(DONE);
     core.tasks.borrow_mut().try_remove(header.key());
     header.key.set(u32::MAX); // a stale key must never remove another task's entry
     match header.waiter.take() {
-        Waiter::Listener(listener, index) => core.push(Entry::Notify(listener, index)),
+        waiter @ Waiter::Listener(..) => {
+            // The listener stays in the header until the queue entry tells it.
+            header.waiter.set(waiter);
+            raw::add_ref(task);
+            core.push(Entry::Done(Finished(task)));
+        }
         Waiter::Waker(waker) => {
             // Foreign code: a panic here must not leave the task half-finished.
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
@@ -352,7 +384,7 @@ fn finish(header: &Header, core: &Core, unretrieved: Option<&Panic>) {
             .get_mut(&header.id())
             .map(|e| std::mem::take(&mut e.callbacks));
         for cb in callbacks.into_iter().flatten() {
-            core.push(Entry::Callback(cb));
+            core.push(Entry::callback(cb));
         }
     }
     if let Some(panic) = unretrieved {
@@ -483,7 +515,7 @@ impl<T, E> RawTask<T, E> {
     pub(crate) fn set_listener(&self, listener: Rc<dyn Listener>, index: u32) {
         let header = self.header();
         if header.has(DONE) {
-            self.push(Entry::Notify(listener, index));
+            self.push(Entry::notify(listener, index));
         } else {
             header.waiter.set(Waiter::Listener(listener, index));
         }
@@ -545,7 +577,7 @@ impl<T, E> RawTask<T, E> {
     fn add_done_callback(&self, f: Box<dyn FnOnce()>) {
         let header = self.header();
         if header.has(DONE) {
-            self.push(Entry::Callback(f));
+            self.push(Entry::callback(f));
         } else {
             // Not done, so its loop is alive (it finishes every task before it goes).
             if let Some(core) = self.core() {

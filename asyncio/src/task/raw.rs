@@ -44,9 +44,11 @@ pub(super) const REF: usize = 4;
 pub(super) trait Body {
     type Output;
 
-    /// Polls on the loop thread. On `Ready`, the user's future has been dropped already.
+    /// Polls on the loop thread; `task` is the task's own pointer (`header` borrows from it).
+    /// On `Ready`, the user's future has been dropped already.
     fn poll(
         self: Pin<&mut Self>,
+        task: NonNull<Header>,
         header: &Header,
         core: &Core,
         cx: &mut Context<'_>,
@@ -114,7 +116,7 @@ unsafe fn poll<B: Body>(ptr: NonNull<Header>, core: &Core, waker: &Waker) -> boo
     let (header, slot) = unsafe { (&(*cell).header, &mut *(*cell).body.get()) };
     // SAFETY: the body is running (caller), and it never moves: the block is not reallocated.
     let body = unsafe { Pin::new_unchecked(&mut *slot.running) };
-    let Poll::Ready(out) = body.poll(header, core, &mut Context::from_waker(waker)) else {
+    let Poll::Ready(out) = body.poll(ptr, header, core, &mut Context::from_waker(waker)) else {
         return false;
     };
     // SAFETY: the body completed: drop what is left of it and put the output in its place.
