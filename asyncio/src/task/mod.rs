@@ -189,9 +189,10 @@ pub(crate) struct Finished(NonNull<Header>);
 impl Finished {
     /// Calls the listener's `child_done`.
     pub(crate) fn notify(self) {
-        // SAFETY: the entry's reference keeps the task alive.
-        let waiter = unsafe { self.0.as_ref() }.waiter.take();
-        drop(self);
+        let task = ManuallyDrop::new(self).0;
+        // SAFETY: the entry's reference keeps the task alive until the release below.
+        let waiter = unsafe { task.as_ref() }.waiter.take();
+        raw::release(task);
         if let Waiter::Listener(listener, index) = waiter {
             listener.child_done(index);
         }
@@ -357,25 +358,22 @@ where
 fn finish(task: NonNull<Header>, header: &Header, core: &Core, unretrieved: Option<&Panic>) {
     header.set(DONE);
     core.tasks.borrow_mut().try_remove(header.key());
-    header.key.set(u32::MAX); // a stale key must never remove another task's entry
-    match header.waiter.take() {
-        waiter @ Waiter::Listener(..) => {
-            // The listener stays in the header until the queue entry tells it.
-            header.waiter.set(waiter);
-            raw::add_ref(task);
-            core.push(Entry::Done(Finished(task)));
+    // A stale key must never remove another task's entry.
+    header.key.set(u32::MAX);
+    // SAFETY: a look at the variant, no reference kept; only this thread touches the cell.
+    if matches!(unsafe { &*header.waiter.as_ptr() }, Waiter::Listener(..)) {
+        // The listener stays in the header until the queue entry tells it.
+        raw::add_ref(task);
+        core.push(Entry::Done(Finished(task)));
+    } else if let Waiter::Waker(waker) = header.waiter.take() {
+        // Foreign code: a panic here must not leave the task half-finished.
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+            core.report(ExceptionContext::new(
+                "the waker of a task awaiting a finished task panicked".into(),
+                Some(header.name()),
+                Some(Panic::from_payload(payload)),
+            ));
         }
-        Waiter::Waker(waker) => {
-            // Foreign code: a panic here must not leave the task half-finished.
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
-                core.report(ExceptionContext::new(
-                    "the waker of a task awaiting a finished task panicked".into(),
-                    Some(header.name()),
-                    Some(Panic::from_payload(payload)),
-                ));
-            }
-        }
-        Waiter::None => {}
     }
     if header.has(HAS_EXTRAS) {
         let callbacks = core
