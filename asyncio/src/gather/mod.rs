@@ -473,14 +473,14 @@ struct GatherState<C: Children> {
     mode: Cell<Mode>,
     status: Cell<Status>,
     /// The first child that failed, and its panic if it panicked.
-    failure: Cell<Option<usize>>,
-    failure_panic: RefCell<Option<Panic>>,
+    failure: Cell<Option<u32>>,
+    failure_panic: Cell<Option<Panic>>,
     cancel_requested: Cell<bool>,
     handle_dropped: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
+    waker: Cell<Option<Waker>>,
     listener: Cell<Option<(Rc<dyn Listener>, u32)>>,
     /// Callbacks of timeouts waiting for this gather's cancellation to finish.
-    on_decided: RefCell<Vec<Box<dyn FnOnce()>>>,
+    on_decided: Cell<Vec<Box<dyn FnOnce()>>>,
 }
 
 impl<C: Children> GatherState<C> {
@@ -500,12 +500,12 @@ impl<C: Children> GatherState<C> {
             mode: Cell::new(Mode::Default),
             status: Cell::new(Status::Pending),
             failure: Cell::new(None),
-            failure_panic: RefCell::new(None),
+            failure_panic: Cell::new(None),
             cancel_requested: Cell::new(false),
             handle_dropped: Cell::new(false),
-            waker: RefCell::new(None),
+            waker: Cell::new(None),
             listener: Cell::new(None),
-            on_decided: RefCell::new(Vec::new()),
+            on_decided: Cell::new(Vec::new()),
         });
         let listener: Rc<dyn Listener> = state.clone();
         state.children.borrow_mut().attach(&listener);
@@ -524,7 +524,7 @@ impl<C: Children> GatherState<C> {
 
     fn decide(&self) {
         self.status.set(Status::Decided);
-        if let Some(w) = self.waker.borrow_mut().take() {
+        if let Some(w) = self.waker.take() {
             w.wake();
         }
         if let Some((listener, index)) = self.listener.take() {
@@ -549,7 +549,7 @@ impl<C: Children> GatherState<C> {
         if self.status.get() != Status::Decided || self.cancel_requested.get() {
             return;
         }
-        if let Some(panic) = self.failure_panic.borrow_mut().take() {
+        if let Some(panic) = self.failure_panic.take() {
             self.core().report(ExceptionContext::new(
                 "Gather exception was never retrieved".into(),
                 None,
@@ -571,9 +571,9 @@ impl<C: Children> Listener for GatherState<C> {
             match self.mode.get() {
                 Mode::ReturnExceptions => {}
                 mode => {
-                    self.failure.set(Some(index as usize));
+                    self.failure.set(Some(index));
                     if let Kind::Panicked(p) = kind {
-                        *self.failure_panic.borrow_mut() = Some(p);
+                        self.failure_panic.set(Some(p));
                     }
                     if mode == Mode::Default {
                         self.decide();
@@ -628,7 +628,9 @@ impl<C: Children> Node for GatherState<C> {
         if self.is_done() {
             runtime::current_core("gather()").push(Entry::callback(f));
         } else {
-            self.on_decided.borrow_mut().push(f);
+            let mut callbacks = self.on_decided.take();
+            callbacks.push(f);
+            self.on_decided.set(callbacks);
         }
     }
 
@@ -641,10 +643,11 @@ impl<C: Children> Node for GatherState<C> {
     }
 
     fn register(&self, waker: &Waker) {
-        let mut slot = self.waker.borrow_mut();
-        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            *slot = Some(waker.clone());
-        }
+        let slot = match self.waker.take() {
+            Some(w) if w.will_wake(waker) => w,
+            _ => waker.clone(),
+        };
+        self.waker.set(Some(slot));
     }
 
     fn take_into(&self, out: &mut dyn Any) {
@@ -656,7 +659,7 @@ impl<C: Children> Node for GatherState<C> {
             ),
             Status::Pending => unreachable!("output taken before the gather was decided"),
         }
-        self.failure_panic.borrow_mut().take();
+        self.failure_panic.take();
         let mut children = self.children.borrow_mut();
         if self.mode.get() == Mode::ReturnExceptions {
             let out = out
@@ -674,7 +677,7 @@ impl<C: Children> Node for GatherState<C> {
             *out = Some(if self.cancel_requested.get() {
                 Err(TaskError::Cancelled)
             } else if let Some(i) = self.failure.get() {
-                Err(children.take_error(i))
+                Err(children.take_error(i as usize))
             } else {
                 Ok(children.take_values())
             });
