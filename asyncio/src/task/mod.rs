@@ -56,9 +56,10 @@ const FUTURE_GONE: u16 = 1 << 9;
 
 /// Per-task state, at the start of the task's allocation.
 ///
-/// Invariant: `waiter` is empty once the task's future has been dropped, except while a
-/// [`Finished`] entry (which holds a reference) waits to hand it its notification; both happen on
-/// the loop thread. The header itself may be dropped on whichever thread drops the last
+/// Invariant: `waiter` is empty once the task has completed (its future's reference dropped),
+/// except while a [`Finished`] entry, which holds a reference of its own, waits to hand it its
+/// notification; both happen on the loop thread. (A cancelled task still draining may hold a
+/// waiter: its future's reference keeps the block alive.) The header itself may be dropped on whichever thread drops the last
 /// waker, and then holds only `Send` data. Rarely used state (a name, done callbacks) lives in
 /// the loop's `extras` table, keyed by task id, so that the header stays at 56 bytes.
 pub(crate) struct Header {
@@ -587,10 +588,18 @@ impl<T, E> RawTask<T, E> {
 
 impl<T, E> Drop for RawTask<T, E> {
     fn drop(&mut self) {
-        /// Drops the handle's reference last, even if the output's `Drop` panics.
+        /// Runs last, even if the output's `Drop` panics: a finished task without a handle has
+        /// nobody left to ask for its name, so its extras entry goes; then the reference.
         struct Release(NonNull<Header>);
         impl Drop for Release {
             fn drop(&mut self) {
+                // SAFETY: the handle's reference, released below, keeps the task alive.
+                let header = unsafe { self.0.as_ref() };
+                if header.has(DONE) && header.has(HAS_EXTRAS) {
+                    if let Some(core) = runtime::loop_core(header.loop_id) {
+                        header.forget_extras(&core);
+                    }
+                }
                 raw::release(self.0);
             }
         }
@@ -612,13 +621,6 @@ impl<T, E> Drop for RawTask<T, E> {
                 header.clear(OUTPUT);
                 // SAFETY: the output is stored and of this handle's type; it is marked gone above.
                 unsafe { raw::drop_output::<TaskResult<T, E>>(self.ptr) };
-            }
-        }
-        // Finished and now without a handle: nothing can ask for its name any more.
-        let header = self.header();
-        if header.has(DONE) && header.has(HAS_EXTRAS) {
-            if let Some(core) = self.core() {
-                header.forget_extras(&core);
             }
         }
     }
@@ -1051,5 +1053,79 @@ impl<T, H: BorrowMut<Task<T>> + Unpin> Future for ShieldFuture<T, H> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.get_mut().task.borrow_mut().raw.poll_output(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::runtime::{self, EventLoop};
+    use crate::{gather, spawn, yield_now, TaskError};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    /// Entries in the running loop's extras table.
+    fn extras_len() -> usize {
+        runtime::try_with_core(|c| c.extras.borrow().len()).expect("inside the loop")
+    }
+
+    /// An output whose `Drop` panics.
+    struct Bomb;
+
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("bomb");
+        }
+    }
+
+    #[test]
+    fn extras_entries_go_with_their_tasks_in_the_common_flows() {
+        let lp = EventLoop::new();
+        lp.run_until_complete(async {
+            for i in 0..5 {
+                let t = spawn(async {
+                    yield_now().await;
+                    1
+                });
+                t.set_name(format!("t{i}"));
+                t.add_done_callback(|| {});
+            } // named and with callbacks, detached before they finish
+            let t = spawn(async { 2 });
+            t.set_name("awaited");
+            assert_eq!(t.await, Ok(2));
+            let inner = spawn(std::future::pending::<()>());
+            let mid = spawn(async move { inner.await });
+            let outer = spawn(async move { mid.await });
+            outer.set_name("outer");
+            yield_now().await;
+            yield_now().await;
+            outer.cancel(); // a chain of drains
+            assert_eq!(outer.await, Err(TaskError::Cancelled));
+            let a = spawn(async { 1 });
+            a.set_name("gathered");
+            assert_eq!(gather([a]).await, Ok(vec![1]));
+            for _ in 0..5 {
+                yield_now().await;
+            }
+            assert_eq!(extras_len(), 0);
+        });
+    }
+
+    // Found in review: a handle dropped while its output's Drop panicked left the entry behind.
+    #[test]
+    fn a_panicking_output_drop_in_the_handle_still_drops_the_extras_entry() {
+        let lp = EventLoop::new();
+        lp.set_exception_handler(|_| {});
+        lp.run_until_complete(async {
+            let t = spawn(async { Bomb });
+            t.set_name("named");
+            yield_now().await;
+            assert!(t.is_done());
+            assert_eq!(extras_len(), 1);
+            assert!(catch_unwind(AssertUnwindSafe(|| drop(t))).is_err());
+            assert_eq!(
+                extras_len(),
+                0,
+                "the entry of a finished, dropped task is gone"
+            );
+        });
     }
 }
