@@ -1,12 +1,12 @@
 //! Looking inside a running loop: `current_task`, `all_tasks` and the task dump, for the "why is
 //! my program stuck" moment.
 //!
-//! Everything here is read from the loop's registry of live tasks (id and spawn location are
-//! recorded at spawn, names given with `set_name` in a side table), and a task's state is worked
-//! out at the time of asking — the task being polled is *running*, one whose `Runnable` sits in
-//! the run queue or the injection queue is *scheduled*, any other is *waiting*. The hot path pays
-//! two stores per poll (noting which task runs) and 16 bytes per live task (id and location in
-//! the registry entry).
+//! Everything here is read from the loop's registry of live tasks (a pointer to the task, whose
+//! header has its id, and the spawn location recorded at spawn; names given with `set_name` are in
+//! the loop's extras table), and a task's state is worked out at the time of asking — the task
+//! being polled is *running*, one whose queue entry sits in the run queue or the injection queue
+//! is *scheduled*, any other is *waiting*. The hot path pays two stores per poll (noting which
+//! task runs) and 8 bytes per live task (the location in the registry entry).
 
 use std::collections::HashSet;
 use std::fmt;
