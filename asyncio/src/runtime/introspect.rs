@@ -167,7 +167,7 @@ impl Core {
                 } else {
                     TaskState::Waiting
                 };
-                self.info(t, state)
+                self.info(&t, state)
             })
             .collect();
         infos.sort_by_key(|i| i.id);
@@ -228,7 +228,7 @@ pub fn current_task() -> Option<TaskInfo> {
     let core = current_core("current_task()");
     let tasks = core.tasks.borrow();
     let task = tasks.get(core.current.get())?;
-    Some(core.info(task, TaskState::Running))
+    Some(core.info(&task, TaskState::Running))
 }
 
 /// Every task of the running loop that has not finished, in spawn order (asyncio's

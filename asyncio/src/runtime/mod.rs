@@ -32,13 +32,14 @@ pub(crate) mod drain;
 mod handle;
 pub(crate) mod introspect;
 pub(crate) mod reactor;
+mod registry;
 pub(crate) mod timers;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::future::{Future, IntoFuture};
-use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -46,12 +47,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use slab::Slab;
-
 use crate::error::Panic;
-use crate::task::{Extras, Finished, Scheduled, TaskPtr};
+use crate::task::{Extras, Finished, Scheduled};
 pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
 use reactor::Reactor;
+use registry::{Registered, Registry};
 use timers::Timers;
 
 /// Something that waits for a child to finish (a gather). Called on the loop, from the queue, after
@@ -268,7 +268,7 @@ pub(crate) struct Core {
     queue: RefCell<VecDeque<Entry>>,
     /// Every task whose future is still alive: `cancel()` and the clean-up of `run` wake them
     /// through it, and the task dump lists them.
-    pub(crate) tasks: RefCell<Slab<Registered>>,
+    pub(crate) tasks: RefCell<Registry>,
     /// Registry key of the task being polled, `usize::MAX` when none is.
     current: Cell<usize>,
     pub(crate) timers: RefCell<Timers>,
@@ -284,13 +284,6 @@ pub(crate) struct Core {
     next_task_id: Cell<u64>,
     handler: RefCell<Option<Handler>>,
     clock: Clock,
-}
-
-/// A live task in the loop's registry.
-pub(crate) struct Registered {
-    pub(crate) task: TaskPtr,
-    /// Where it was spawned.
-    pub(crate) location: &'static Location<'static>,
 }
 
 /// Where the loop's time comes from.
@@ -343,7 +336,7 @@ impl Core {
             shared,
             reactor,
             queue: RefCell::new(VecDeque::new()),
-            tasks: RefCell::new(Slab::new()),
+            tasks: RefCell::new(Registry::new()),
             current: Cell::new(usize::MAX),
             timers: RefCell::new(Timers::new(clock.now())),
             extras: RefCell::new(HashMap::new()),

@@ -36,7 +36,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::error::{Panic, TaskError};
 use crate::runtime::drain::{self, Drain};
-use crate::runtime::{self, Core, Entry, ExceptionContext, Listener, Registered};
+use crate::runtime::{self, Core, Entry, ExceptionContext, Listener};
 pub(crate) use raw::Scheduled;
 
 const CANCEL_REQUESTED: u16 = 1 << 0;
@@ -214,6 +214,16 @@ impl Drop for Finished {
 pub(crate) struct TaskPtr(NonNull<Header>);
 
 impl TaskPtr {
+    pub(crate) fn new(task: NonNull<Header>) -> TaskPtr {
+        TaskPtr(task)
+    }
+
+    /// The task's address (for tests).
+    #[cfg(test)]
+    pub(crate) fn addr(&self) -> usize {
+        self.0.addr().get()
+    }
+
     pub(crate) fn header(&self) -> &Header {
         // SAFETY: registered tasks are alive (see the type's docs).
         unsafe { self.0.as_ref() }
@@ -358,7 +368,7 @@ where
 /// done callbacks to the queue, and report a panic nobody can retrieve.
 fn finish(task: NonNull<Header>, header: &Header, core: &Core, unretrieved: Option<&Panic>) {
     header.set(DONE);
-    core.tasks.borrow_mut().try_remove(header.key());
+    core.tasks.borrow_mut().remove(header.key());
     // A stale key must never remove another task's entry.
     header.key.set(u32::MAX);
     // SAFETY: a look at the variant, no reference kept; only this thread touches the cell.
@@ -424,10 +434,7 @@ where
         mode: PhantomData,
     };
     let (ptr, scheduled) = raw::allocate(header, body);
-    let key = core.tasks.borrow_mut().insert(Registered {
-        task: TaskPtr(ptr),
-        location,
-    });
+    let key = core.tasks.borrow_mut().insert(ptr, location);
     let key = u32::try_from(key)
         .ok()
         .filter(|&k| k != u32::MAX)
