@@ -9,7 +9,8 @@
 //! # The state word (`Header::state`, the only part other threads touch)
 //! - `SCHEDULED`: the task sits on a run queue (the loop's own or the injection queue), exactly
 //!   once. The queue entry, a [`Scheduled`], owns this bit as if it were a reference.
-//! - `COMPLETE`: the future is gone; wakes do nothing.
+//! - `COMPLETE`: the body has finished (its future dropped, any cancellation drain over); wakes
+//!   do nothing.
 //! - the rest counts references: the handle, each waker, and the future while it lives.
 //!
 //! The block is freed when no reference is left and `SCHEDULED` is clear. Since the future keeps
