@@ -23,7 +23,6 @@ pub(crate) struct Registered {
     pub(crate) location: &'static Location<'static>,
 }
 
-#[derive(Default)]
 pub(crate) struct Registry {
     tasks: Vec<NonNull<Header>>,
     site_of: Vec<u32>,
@@ -50,8 +49,13 @@ fn next_free(slot: NonNull<Header>) -> Option<usize> {
 impl Registry {
     pub(crate) fn new() -> Registry {
         Registry {
+            tasks: Vec::new(),
+            site_of: Vec::new(),
+            sites: Vec::new(),
+            site_index: HashMap::new(),
+            last_site: None,
             free: NONE,
-            ..Registry::default()
+            len: 0,
         }
     }
 

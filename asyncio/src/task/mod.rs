@@ -127,10 +127,11 @@ impl Header {
         }
         let mut extras = core.extras.borrow_mut();
         let slot = &mut extras.get_mut(&self.id())?.drain;
-        match slot {
-            Some(d) if !d.is_empty() => Some(d.clone()),
-            _ => slot.take().and(None),
+        if slot.as_ref().is_some_and(|d| !d.is_empty()) {
+            return slot.clone();
         }
+        *slot = None; // drained: the task may finish
+        None
     }
 
     /// Drops the task's entry in the `extras` table (its handle and future are both gone).

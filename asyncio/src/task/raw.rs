@@ -36,9 +36,9 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use super::Header;
 use crate::runtime::{self, Core};
 
-pub(super) const SCHEDULED: usize = 1;
-pub(super) const COMPLETE: usize = 2;
-pub(super) const REF: usize = 4;
+const SCHEDULED: usize = 1;
+const COMPLETE: usize = 2;
+const REF: usize = 4;
 
 /// The future a task runs: the user's future wrapped with cancellation, panic capture and the
 /// completion bookkeeping, polled with the task's header and loop at hand.
