@@ -404,8 +404,10 @@ fn table(plan: &Plan, cases: &[Case], results: &HashMap<(Case, System), Vec<Outc
         cases.iter().partition(|c| c.workload == Workload::Echo);
     let _ = writeln!(
         out,
-        "\nMedians of {} run(s); ratios are ours (asyncio) / this system: below 1 means ours is faster / smaller.",
-        plan.runs
+        "\nMedians of {} run(s); ratios are ours (asyncio) / this system: below 1 means ours is faster / smaller.\n\
+         Global allocator of the Rust systems: {}; asyncio's task blocks come from mimalloc (its default feature).",
+        plan.runs,
+        crate::GLOBAL_ALLOCATOR
     );
     for &case in &gather_cases {
         let _ = writeln!(out, "\n## {}", case.label());

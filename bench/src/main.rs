@@ -33,6 +33,19 @@ const USAGE: &str = "usage:
   bench check [--n 1000] [--conns 10] [--systems a,b] [--workloads x,y] [--timeout 120]
   bench instructions [--n 10000,20000] [--systems a,b]";
 
+/// With `--features global-mimalloc`, every system allocates from mimalloc, as ours already does
+/// for its task blocks: the level-field run in RESULTS.md. By default all use the system's malloc.
+#[cfg(feature = "global-mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The global allocator every system in this binary runs on, for the tables' header.
+pub(crate) const GLOBAL_ALLOCATOR: &str = if cfg!(feature = "global-mimalloc") {
+    "mimalloc (--features global-mimalloc)"
+} else {
+    "the system's malloc"
+};
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match parse(&args).and_then(execute) {
