@@ -21,7 +21,7 @@
 mod raw;
 
 use std::borrow::BorrowMut;
-use std::cell::Cell;
+use std::cell::{Cell, UnsafeCell};
 use std::convert::Infallible;
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -29,9 +29,9 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::ptr::NonNull;
+use std::ptr::{self, NonNull};
 use std::rc::Rc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::AtomicU32;
 use std::task::{Context, Poll, Waker};
 
 use crate::error::{Panic, TaskError};
@@ -53,6 +53,10 @@ const OUTPUT: u16 = 1 << 7;
 const HAS_EXTRAS: u16 = 1 << 8;
 /// The task's future has been dropped (finished, or cancelled and draining).
 const FUTURE_GONE: u16 = 1 << 9;
+/// `Header::waiter` holds a listener (its index in `Header::index`).
+const WAITER_LISTENER: u16 = 1 << 10;
+/// `Header::waiter` holds a waker.
+const WAITER_WAKER: u16 = 1 << 11;
 
 /// Per-task state, at the start of the task's allocation.
 ///
@@ -61,33 +65,53 @@ const FUTURE_GONE: u16 = 1 << 9;
 /// notification; both happen on the loop thread. (A cancelled task still draining may hold a
 /// waiter: its future's reference keeps the block alive.) The header itself may be dropped on whichever thread drops the last
 /// waker, and then holds only `Send` data. Rarely used state (a name, done callbacks) lives in
-/// the loop's `extras` table, keyed by task id, so that the header stays at 56 bytes.
+/// the loop's `extras` table, keyed by task id, so that the header stays at 48 bytes: with a
+/// future or output of up to 16 bytes the block is 64, a size class of its own in mimalloc (and
+/// glibc), where 72 took 80.
 pub(crate) struct Header {
     /// Scheduled and complete bits and the reference count: see [`raw`]. Any thread.
-    state: AtomicUsize,
-    vtable: &'static raw::VTable,
-    /// The task's id in the low 54 bits, its flags in the top 10 (one word for both keeps the
-    /// header small).
-    id_flags: Cell<u64>,
-    /// Who is told when the task is done: a gather, or the waker of a task awaiting the handle.
-    waiter: Cell<Waiter>,
-    /// Key of this task's entry in the loop's registry; valid while the future is alive.
-    key: Cell<u32>,
+    state: AtomicU32,
     /// The loop the task runs on. Never changes; any thread may read it.
     loop_id: u32,
+    vtable: &'static raw::VTable,
+    /// The task's id in the low 52 bits, its flags in the top 12 (one word for both keeps the
+    /// header small).
+    id_flags: Cell<u64>,
+    /// Who is told when the task is done ([`Waiter`]), kept in two words: the flags say which
+    /// field holds a value (`WAITER_LISTENER`, `WAITER_WAKER`, or neither).
+    waiter: UnsafeCell<WaiterSlot>,
+    /// Key of this task's entry in the loop's registry; valid while the future is alive.
+    key: Cell<u32>,
+    /// The task's place in its listener, with `WAITER_LISTENER`.
+    index: Cell<u32>,
 }
 
 /// Where the flags sit in `Header::id_flags`.
-pub(crate) const FLAGS_SHIFT: u32 = 54;
+pub(crate) const FLAGS_SHIFT: u32 = 52;
 
-#[derive(Default)]
+impl Drop for Header {
+    fn drop(&mut self) {
+        // Empty by the time a block is freed (see the invariant above); kept sound regardless.
+        drop(self.take_waiter());
+    }
+}
+
+/// Who is told when a task is done.
 enum Waiter {
-    #[default]
     None,
     /// A gather (or wait, or shield) and this task's place in it.
     Listener(Rc<dyn Listener>, u32),
     /// Something awaiting the handle directly.
     Waker(Waker),
+}
+
+/// The storage of a [`Waiter`]: `enum Waiter` takes three words (two two-word variants need a
+/// tag), this takes two, with the tag in the header's flags. Only [`Header::set_waiter`] and
+/// [`Header::take_waiter`] touch it.
+union WaiterSlot {
+    empty: (),
+    listener: ManuallyDrop<Rc<dyn Listener>>,
+    waker: ManuallyDrop<Waker>,
 }
 
 /// A task's rarely used state, in its loop's `extras` table.
@@ -100,6 +124,71 @@ pub(crate) struct Extras {
 }
 
 impl Header {
+    /// Moves the waiter out, leaving none.
+    #[inline(always)]
+    fn take_waiter(&self) -> Waiter {
+        let slot = self.waiter.get();
+        // SAFETY: the flag says which field holds a value; it is cleared as the value is moved
+        // out. Only the loop thread touches the slot (the header is `!Sync`), and no reference
+        // into it outlives these calls.
+        unsafe {
+            if let Some((listener, index)) = self.take_listener() {
+                Waiter::Listener(listener, index)
+            } else if self.has(WAITER_WAKER) {
+                self.clear(WAITER_WAKER);
+                Waiter::Waker(ManuallyDrop::into_inner(ptr::read(&(*slot).waker)))
+            } else {
+                Waiter::None
+            }
+        }
+    }
+
+    /// Moves the waiter out if it is a listener.
+    #[inline(always)]
+    fn take_listener(&self) -> Option<(Rc<dyn Listener>, u32)> {
+        if !self.has(WAITER_LISTENER) {
+            return None;
+        }
+        self.clear(WAITER_LISTENER);
+        // SAFETY: the flag says the listener field holds a value, moved out as the flag is
+        // cleared (loop thread only, as in `take_waiter`).
+        let listener =
+            unsafe { ManuallyDrop::into_inner(ptr::read(&(*self.waiter.get()).listener)) };
+        Some((listener, self.index.get()))
+    }
+
+    /// Replaces the waiter; the old one is dropped after the new one is in place.
+    #[inline(always)]
+    fn set_waiter(&self, waiter: Waiter) {
+        let old = if self.has(WAITER_LISTENER | WAITER_WAKER) {
+            self.take_waiter()
+        } else {
+            Waiter::None
+        };
+        let slot = self.waiter.get();
+        // SAFETY: the slot is empty (taken above); writing a field and setting its flag keeps
+        // the two in step. Loop thread only, as in `take_waiter`.
+        unsafe {
+            match waiter {
+                Waiter::None => {}
+                Waiter::Listener(listener, index) => {
+                    slot.write(WaiterSlot {
+                        listener: ManuallyDrop::new(listener),
+                    });
+                    self.index.set(index);
+                    self.set(WAITER_LISTENER);
+                }
+                Waiter::Waker(waker) => {
+                    slot.write(WaiterSlot {
+                        waker: ManuallyDrop::new(waker),
+                    });
+                    self.set(WAITER_WAKER);
+                }
+            }
+        }
+        drop(old);
+    }
+
     fn has(&self, flag: u16) -> bool {
         (self.id_flags.get() >> FLAGS_SHIFT) as u16 & flag != 0
     }
@@ -193,9 +282,9 @@ impl Finished {
     pub(crate) fn notify(self) {
         let task = ManuallyDrop::new(self).0;
         // SAFETY: the entry's reference keeps the task alive until the release below.
-        let waiter = unsafe { task.as_ref() }.waiter.take();
+        let listener = unsafe { task.as_ref() }.take_listener();
         raw::release(task);
-        if let Waiter::Listener(listener, index) = waiter {
+        if let Some((listener, index)) = listener {
             listener.child_done(index);
         }
     }
@@ -205,7 +294,7 @@ impl Drop for Finished {
     fn drop(&mut self) {
         // SAFETY: as in `notify`; the waiter goes before the reference, so a block freed on
         // another thread later finds it empty.
-        drop(unsafe { self.0.as_ref() }.waiter.take());
+        drop(unsafe { self.0.as_ref() }.take_waiter());
         raw::release(self.0);
     }
 }
@@ -372,12 +461,11 @@ fn finish(task: NonNull<Header>, header: &Header, core: &Core, unretrieved: Opti
     core.tasks.borrow_mut().remove(header.key());
     // A stale key must never remove another task's entry.
     header.key.set(u32::MAX);
-    // SAFETY: a look at the variant, no reference kept; only this thread touches the cell.
-    if matches!(unsafe { &*header.waiter.as_ptr() }, Waiter::Listener(..)) {
+    if header.has(WAITER_LISTENER) {
         // The listener stays in the header until the queue entry tells it.
         raw::add_ref(task);
         core.push(Entry::Done(Finished(task)));
-    } else if let Waiter::Waker(waker) = header.waiter.take() {
+    } else if let Waiter::Waker(waker) = header.take_waiter() {
         // Foreign code: a panic here must not leave the task half-finished.
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
             core.report(ExceptionContext::new(
@@ -423,12 +511,13 @@ where
     M::Error: 'static,
 {
     let header = Header {
-        state: AtomicUsize::new(0),
+        state: AtomicU32::new(0),
+        loop_id: core.id(),
         vtable: raw::vtable::<Wrapper<F, M>>(),
         id_flags: Cell::new(core.next_task_id()),
-        waiter: Cell::new(Waiter::None),
+        waiter: UnsafeCell::new(WaiterSlot { empty: () }),
         key: Cell::new(u32::MAX),
-        loop_id: core.id(),
+        index: Cell::new(0),
     };
     let body = Wrapper::<F, M> {
         future: ManuallyDrop::new(future),
@@ -524,13 +613,13 @@ impl<T, E> RawTask<T, E> {
         if header.has(DONE) {
             self.push(Entry::notify(listener, index));
         } else {
-            header.waiter.set(Waiter::Listener(listener, index));
+            header.set_waiter(Waiter::Listener(listener, index));
         }
     }
 
     /// Forgets the listener (a shield whose awaiter was cancelled).
     pub(crate) fn clear_listener(&self) {
-        drop(self.header().waiter.take());
+        drop(self.header().take_waiter());
     }
 
     pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError<E>>> {
@@ -561,15 +650,14 @@ impl<T, E> RawTask<T, E> {
         }
         // Awaited elsewhere, it would wait forever: the task runs only on its own loop.
         assert_on_loop(Some(header.loop_id), "a Task was awaited");
-        let waiter = header.waiter.take();
-        let waker = match waiter {
+        let waker = match header.take_waiter() {
             Waiter::Waker(mut w) => {
                 w.clone_from(cx.waker());
                 w
             }
             _ => cx.waker().clone(),
         };
-        header.waiter.set(Waiter::Waker(waker));
+        header.set_waiter(Waiter::Waker(waker));
         Poll::Pending
     }
 
@@ -1069,6 +1157,53 @@ mod tests {
     use crate::runtime::{self, EventLoop};
     use crate::{gather, spawn, yield_now, TaskError};
     use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    /// The header's size is what keeps a small task's block at 64 bytes (a size class of its
+    /// own); a field added carelessly would push every small task into the 80-byte class.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_header_is_six_words() {
+        assert_eq!(std::mem::size_of::<super::Header>(), 48);
+    }
+
+    /// The waker of a task's awaiter is kept once: replaced when the awaiter polls with another
+    /// waker (the old clone dropped), consumed when the task finishes (both kinds of waiter share
+    /// one two-word slot whose kind is in the header's flags).
+    #[test]
+    fn an_awaiters_waker_is_replaced_and_consumed_exactly_once() {
+        use std::future::{Future, IntoFuture};
+        use std::sync::Arc;
+        use std::task::{Context, Wake, Waker};
+        struct Count;
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {}
+        }
+        EventLoop::new().run_until_complete(async {
+            let event = std::rc::Rc::new(crate::sync::Event::new());
+            let e = event.clone();
+            let mut join = Box::pin(
+                spawn(async move {
+                    e.wait().await;
+                    7
+                })
+                .into_future(),
+            );
+            let (w1, w2) = (Arc::new(Count), Arc::new(Count));
+            for w in [&w1, &w2] {
+                let waker = Waker::from(w.clone());
+                assert!(join
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending());
+            }
+            // w1's clone was dropped when w2's replaced it; w2's is kept by the task.
+            assert_eq!((Arc::strong_count(&w1), Arc::strong_count(&w2)), (1, 2));
+            event.set();
+            yield_now().await; // the task finishes and wakes (consumes) w2's clone
+            assert_eq!(Arc::strong_count(&w2), 1);
+            assert_eq!(join.await, Ok(7));
+        });
+    }
 
     /// Entries in the running loop's extras table.
     fn extras_len() -> usize {

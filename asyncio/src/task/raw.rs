@@ -22,24 +22,24 @@
 //! Compared with async-task, which this replaces: no schedule closure and no `Arc` per task (a
 //! wake finds its loop through the thread-local running loop, or from another thread through a
 //! global table of loops by id), the registry keeps a plain pointer instead of a waker, and the
-//! handle's awaiter lives in our header, so a spawn_yield child costs one block of 72 bytes
-//! (56 of header, 16 of body) where async-task's was 176.
+//! handle's awaiter lives in our header, so a spawn_yield child costs one block of 64 bytes
+//! (48 of header, 16 of body) where async-task's was 176.
 
 use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use super::Header;
 use crate::runtime::{self, Core};
 
-const SCHEDULED: usize = 1;
-const COMPLETE: usize = 2;
-const REF: usize = 4;
+const SCHEDULED: u32 = 1;
+const COMPLETE: u32 = 2;
+const REF: u32 = 4;
 
 /// The future a task runs: the user's future wrapped with cancellation, panic capture and the
 /// completion bookkeeping, polled with the task's header and loop at hand.
@@ -210,7 +210,7 @@ pub(super) unsafe fn drop_output<O>(ptr: NonNull<Header>) {
     unsafe { ptr::drop_in_place(((*ptr.as_ptr()).vtable.output)(ptr).cast::<O>()) }
 }
 
-fn state<'a>(ptr: NonNull<Header>) -> &'a AtomicUsize {
+fn state<'a>(ptr: NonNull<Header>) -> &'a AtomicU32 {
     // SAFETY: callers hold a reference (or the SCHEDULED bit), so the block is alive while they
     // use the state; the lifetime is not exposed beyond this module.
     unsafe { &(*ptr.as_ptr()).state }
@@ -219,8 +219,10 @@ fn state<'a>(ptr: NonNull<Header>) -> &'a AtomicUsize {
 /// Adds a reference.
 pub(super) fn add_ref(ptr: NonNull<Header>) {
     let prev = state(ptr).fetch_add(REF, Relaxed);
-    if prev > isize::MAX as usize {
-        std::process::abort(); // as `Arc` does: a reference count cannot be allowed to wrap
+    if prev > u32::MAX / 2 {
+        // As `Arc` does: a count cannot be allowed to wrap (half a billion references to one
+        // task, e.g. wakers cloned and forgotten in a loop).
+        std::process::abort();
     }
 }
 
