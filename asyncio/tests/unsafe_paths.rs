@@ -443,3 +443,47 @@ fn a_future_whose_drop_panics_is_dropped_once_and_reported() {
     assert_eq!(out, Err(TaskError::Cancelled));
     assert_eq!(drops.get(), 1);
 }
+
+/// The run queue's one-word entries (a pointer with its kind in the low bits) hand over what they
+/// own exactly once, whether run — a task, a callback, a finished child's notice to its gather, a
+/// notification for a child that had finished before it was gathered, the main future — or
+/// dropped unrun with the loop.
+#[test]
+fn every_kind_of_queue_entry_is_run_or_dropped_once() {
+    let alive = Rc::new(());
+    let lp = EventLoop::new();
+    let a = alive.clone();
+    let out = lp.run_until_complete(async move {
+        let ran = Rc::new(Cell::new(0));
+        let (r, a2) = (ran.clone(), a.clone());
+        asyncio::call_soon(move || {
+            let _a = a2;
+            r.set(r.get() + 1);
+        });
+        let finished = spawn(async { 1 });
+        yield_now().await;
+        let late = gather([finished]).await;
+        let children = gather((0..3).map(|i| async move {
+            yield_now().await;
+            i
+        }))
+        .await;
+        (ran.get(), late, children)
+    });
+    assert_eq!(out, (1, Ok(vec![1]), Ok(vec![0, 1, 2])));
+    let a = alive.clone();
+    lp.run_until_complete(async move {
+        let (a2, a3) = (a.clone(), a.clone());
+        let finished = spawn(async move { a2 });
+        yield_now().await;
+        asyncio::call_soon(move || drop(a3));
+        let pending = gather([finished]);
+        spawn(async move {
+            let _a = a;
+            let _p = pending;
+            std::future::pending::<()>().await
+        });
+    });
+    drop(lp);
+    assert_eq!(Rc::strong_count(&alive), 1);
+}

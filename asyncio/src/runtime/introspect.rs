@@ -149,10 +149,7 @@ impl Core {
             .queue
             .borrow()
             .iter()
-            .filter_map(|e| match e {
-                Entry::Task(t) => Some(t.header().key()),
-                _ => None,
-            })
+            .filter_map(Entry::task_key)
             .collect();
         scheduled.extend(self.shared.injected_keys());
         let mut infos: Vec<TaskInfo> = self

@@ -29,6 +29,7 @@
 //! without that system call, and a handshake on `parked` ensures no wake is lost in between.
 
 pub(crate) mod drain;
+mod entry;
 mod handle;
 pub(crate) mod introspect;
 pub(crate) mod reactor;
@@ -48,7 +49,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use crate::error::Panic;
-use crate::task::{Extras, Finished, Scheduled};
+use crate::task::{Extras, Scheduled};
+pub(crate) use entry::{Entry, Kind};
 pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
 use reactor::Reactor;
 use registry::{Registered, Registry};
@@ -59,29 +61,6 @@ use timers::Timers;
 #[doc(hidden)]
 pub trait Listener {
     fn child_done(self: Rc<Self>, index: u32);
-}
-
-/// One thing the loop can run. Two words: a queue entry per spawned task is part of every task's
-/// cost, so the rare payloads (callbacks, notifications not from a task) are boxed.
-pub(crate) enum Entry {
-    Task(Scheduled),
-    /// A finished task whose gather (its listener) is to be told.
-    Done(Finished),
-    Callback(Box<Box<dyn FnOnce()>>),
-    Notify(Box<(Rc<dyn Listener>, u32)>),
-    Main,
-}
-
-impl Entry {
-    /// A callback to run.
-    pub(crate) fn callback(f: Box<dyn FnOnce()>) -> Entry {
-        Entry::Callback(Box::new(f))
-    }
-
-    /// `listener.child_done(index)` to call.
-    pub(crate) fn notify(listener: Rc<dyn Listener>, index: u32) -> Entry {
-        Entry::Notify(Box::new((listener, index)))
-    }
 }
 
 /// A task woken from another thread, or a callback, travelling through the injection queue.
@@ -158,7 +137,7 @@ pub(crate) fn schedule(task: Scheduled) {
     let loop_id = task.loop_id();
     let mut task = Some(task);
     let _ = CURRENT.try_with(|c| match &*c.borrow() {
-        Some(core) if core.id == loop_id => core.push(Entry::Task(task.take().expect("once"))),
+        Some(core) if core.id == loop_id => core.push(Entry::task(task.take().expect("once"))),
         _ => {}
     });
     // Another thread, a thread whose locals are being torn down, or the loop not running.
@@ -386,7 +365,7 @@ impl Core {
 
     fn schedule_main(&self) {
         if !self.main_queued.replace(true) {
-            self.push(Entry::Main);
+            self.push(Entry::main());
         }
     }
 
@@ -415,7 +394,7 @@ impl Core {
             );
             let mut queue = self.queue.borrow_mut();
             queue.extend(injected.into_iter().map(|i| match i {
-                Injected::Task(r) => Entry::Task(r),
+                Injected::Task(r) => Entry::task(r),
                 Injected::Call(f) => Entry::callback(f),
             }));
         }
@@ -444,15 +423,15 @@ impl Core {
             let Some(entry) = self.queue.borrow_mut().pop_front() else {
                 break;
             };
-            match entry {
-                Entry::Task(task) => {
+            match entry.into_kind() {
+                Kind::Task(task) => {
                     self.current.set(task.header().key());
                     task.run(self);
                     self.current.set(usize::MAX);
                 }
-                Entry::Done(task) => task.notify(),
-                Entry::Callback(f) => {
-                    if let Err(payload) = catch_unwind(AssertUnwindSafe(*f)) {
+                Kind::Done(task) => task.notify(),
+                Kind::Callback(f) => {
+                    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
                         self.report(ExceptionContext::new(
                             "a done callback panicked".into(),
                             None,
@@ -460,11 +439,8 @@ impl Core {
                         ));
                     }
                 }
-                Entry::Notify(n) => {
-                    let (listener, index) = *n;
-                    listener.child_done(index);
-                }
-                Entry::Main => {
+                Kind::Notify(listener, index) => listener.child_done(index),
+                Kind::Main => {
                     self.main_queued.set(false);
                     if main() {
                         return true;

@@ -67,7 +67,9 @@ const WAITER_WAKER: u16 = 1 << 11;
 /// waker, and then holds only `Send` data. Rarely used state (a name, done callbacks) lives in
 /// the loop's `extras` table, keyed by task id, so that the header stays at 48 bytes: with a
 /// future or output of up to 16 bytes the block is 64, a size class of its own in mimalloc (and
-/// glibc), where 72 took 80.
+/// glibc), where 72 took 80. Aligned to 8 everywhere (the run queue's entries keep their kind in
+/// a task pointer's three low bits).
+#[repr(align(8))]
 pub(crate) struct Header {
     /// Scheduled and complete bits and the reference count: see [`raw`]. Any thread.
     state: AtomicU32,
@@ -92,7 +94,9 @@ pub(crate) const FLAGS_SHIFT: u32 = 52;
 impl Drop for Header {
     fn drop(&mut self) {
         // Empty by the time a block is freed (see the invariant above); kept sound regardless.
-        drop(self.take_waiter());
+        if self.has(WAITER_LISTENER | WAITER_WAKER) {
+            drop(self.take_waiter());
+        }
     }
 }
 
@@ -278,6 +282,17 @@ impl Header {
 pub(crate) struct Finished(NonNull<Header>);
 
 impl Finished {
+    /// The task pointer, owning the reference (for a run-queue entry).
+    pub(crate) fn into_raw(self) -> NonNull<Header> {
+        ManuallyDrop::new(self).0
+    }
+
+    /// # Safety
+    /// `ptr` came from [`Finished::into_raw`], and is turned back once.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<Header>) -> Finished {
+        Finished(ptr)
+    }
+
     /// Calls the listener's `child_done`.
     pub(crate) fn notify(self) {
         let task = ManuallyDrop::new(self).0;
@@ -464,7 +479,7 @@ fn finish(task: NonNull<Header>, header: &Header, core: &Core, unretrieved: Opti
     if header.has(WAITER_LISTENER) {
         // The listener stays in the header until the queue entry tells it.
         raw::add_ref(task);
-        core.push(Entry::Done(Finished(task)));
+        core.push(Entry::done(Finished(task)));
     } else if let Waiter::Waker(waker) = header.take_waiter() {
         // Foreign code: a panic here must not leave the task half-finished.
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
@@ -530,7 +545,7 @@ where
         .filter(|&k| k != u32::MAX)
         .unwrap_or_else(|| panic!("more than {} tasks alive on one loop", u32::MAX - 1));
     scheduled.header().key.set(key);
-    core.push(Entry::Task(scheduled));
+    core.push(Entry::task(scheduled));
     RawTask {
         ptr,
         output: PhantomData,

@@ -286,6 +286,17 @@ pub(crate) struct Scheduled(NonNull<Header>);
 unsafe impl Send for Scheduled {}
 
 impl Scheduled {
+    /// The task pointer, owning the bit (for a run-queue entry).
+    pub(crate) fn into_raw(self) -> NonNull<Header> {
+        ManuallyDrop::new(self).0
+    }
+
+    /// # Safety
+    /// `ptr` came from [`Scheduled::into_raw`], and is turned back once.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<Header>) -> Scheduled {
+        Scheduled(ptr)
+    }
+
     /// The task's header. Only on the loop thread: the header's cells are the loop's (this type
     /// is `Send` only to travel through the injection queue).
     pub(crate) fn header(&self) -> &Header {
