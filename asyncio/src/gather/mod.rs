@@ -383,14 +383,22 @@ impl<X: Child> Slot<X> {
     }
 
     fn take(&mut self) -> Result<X::Output, TaskError<X::Error>> {
-        match mem::replace(self, Slot::Taken) {
+        mem::replace(self, Slot::Taken).into_outcome()
+    }
+
+    fn into_outcome(self) -> Result<X::Output, TaskError<X::Error>> {
+        match self {
             Slot::Done(out) => out,
             _ => unreachable!("a gather's output was taken before all its children finished"),
         }
     }
 
     fn take_value(&mut self) -> X::Output {
-        match self.take() {
+        mem::replace(self, Slot::Taken).into_value()
+    }
+
+    fn into_value(self) -> X::Output {
+        match self.into_outcome() {
             Ok(v) => v,
             Err(_) => unreachable!("values are taken only when every child succeeded"),
         }
@@ -453,13 +461,13 @@ impl<X: Child> Children for Vec<Slot<X>> {
         }
     }
     fn take_values(&mut self) -> Vec<X::Output> {
-        mem::take(self)
-            .into_iter()
-            .map(|mut s| s.take_value())
-            .collect()
+        mem::take(self).into_iter().map(Slot::into_value).collect()
     }
     fn take_slots(&mut self) -> Self::Slots {
-        mem::take(self).into_iter().map(|mut s| s.take()).collect()
+        mem::take(self)
+            .into_iter()
+            .map(Slot::into_outcome)
+            .collect()
     }
 }
 
