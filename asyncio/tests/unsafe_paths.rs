@@ -1,6 +1,6 @@
 //! Small stories over every path that relies on `unsafe` (the task allocation of `task/raw.rs`:
 //! its reference count, its waker, the output slot, frees on other threads; the `Send` queue
-//! entry of the injection queue), sized to run under Miri in CI:
+//! entry of the injection queue; the thread-local pointer to the running loop), sized to run under Miri in CI:
 //! `cargo +nightly miri test -p asyncio --test unsafe_paths`.
 
 use asyncio::{gather, run, spawn, yield_now, EventLoop, Task, TaskError};
@@ -486,4 +486,39 @@ fn every_kind_of_queue_entry_is_run_or_dropped_once() {
     });
     drop(lp);
     assert_eq!(Rc::strong_count(&alive), 1);
+}
+
+#[test]
+fn the_running_loop_pointer_is_cleared_when_a_run_ends_or_panics() {
+    let event_loop = EventLoop::new();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        event_loop.run_until_complete(async {
+            spawn(async { yield_now().await }).detach();
+            panic!("main fails");
+        })
+    }));
+    assert!(panicked.is_err());
+    // No loop runs now: spawn() refuses rather than reaching the old loop through the pointer.
+    let outside = std::panic::catch_unwind(|| spawn(async {}).detach());
+    let message = outside.unwrap_err();
+    let message = message
+        .downcast_ref::<String>()
+        .expect("a formatted message");
+    assert!(
+        message.contains("outside a running event loop"),
+        "{message}"
+    );
+    // The same loop runs again, and then a second loop, moved after its first run.
+    assert_eq!(
+        event_loop.run_until_complete(async { spawn(async { 1 }).await }),
+        Ok(1)
+    );
+    drop(event_loop);
+    let second = EventLoop::new();
+    assert_eq!(second.run_until_complete(async { 2 }), 2);
+    let moved = Box::new(second);
+    assert_eq!(
+        moved.run_until_complete(async { spawn(async { 3 }).await }),
+        Ok(3)
+    );
 }

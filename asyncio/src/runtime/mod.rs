@@ -40,8 +40,10 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
+use std::ptr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -136,11 +138,12 @@ impl Shared {
 pub(crate) fn schedule(task: Scheduled) {
     let loop_id = task.loop_id();
     let mut task = Some(task);
-    let _ = CURRENT.try_with(|c| match &*c.borrow() {
-        Some(core) if core.id == loop_id => core.push(Entry::task(task.take().expect("once"))),
-        _ => {}
+    try_with_core(|core| {
+        if core.id == loop_id {
+            core.push(Entry::task(task.take().expect("once")));
+        }
     });
-    // Another thread, a thread whose locals are being torn down, or the loop not running.
+    // Another thread, or the loop not running.
     if let Some(task) = task {
         let shared = LOOPS
             .lock()
@@ -191,8 +194,10 @@ const BUSY_IO_INTERVAL: u32 = 61;
 static NEXT_LOOP_ID: AtomicU32 = AtomicU32::new(1);
 
 thread_local! {
-    /// The loop running on this thread, if any.
-    static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+    /// The loop running on this thread, if any: the `Rc` an [`Enter`] borrows, or null. A raw
+    /// pointer rather than an `Option<Rc<Core>>` so the slot needs no destructor: reading it is a
+    /// plain thread-local load, with no lazy registration or borrow flag on every wake and spawn.
+    static CURRENT: Cell<*const Rc<Core>> = const { Cell::new(ptr::null()) };
     /// The loops made on this thread and not dropped yet.
     static THREAD_LOOPS: RefCell<Vec<std::rc::Weak<Core>>> = const { RefCell::new(Vec::new()) };
 }
@@ -216,11 +221,13 @@ pub(crate) fn loop_core(loop_id: u32) -> Option<Rc<Core>> {
 }
 
 /// Calls `f` with the running loop, or returns `None` when no loop runs on this thread.
+#[inline]
 pub(crate) fn try_with_core<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|c| c.borrow().as_ref().map(f))
-        .ok()
-        .flatten()
+    let core = CURRENT.with(Cell::get);
+    // SAFETY: `CURRENT` is non-null only while an `Enter` lives on this thread's stack, and it
+    // points at the `Rc` that `Enter` borrows for its whole life; `f` runs inside that life
+    // (nothing it can call drops the `Enter` of an enclosing frame).
+    (!core.is_null()).then(|| f(unsafe { &*core }))
 }
 
 /// The running loop; panics with `what` named in the message when there is none.
@@ -534,31 +541,29 @@ impl Core {
     }
 }
 
-/// Sets the thread's current loop for the duration of a run, and clears it even on panic.
-struct Enter;
+/// Sets the thread's current loop for the duration of a run, and clears it even on panic. It
+/// borrows the loop's `Rc`, so the pointer in `CURRENT` stays valid while it lives.
+struct Enter<'a>(PhantomData<&'a Rc<Core>>);
 
-impl Enter {
-    fn new(core: &Rc<Core>) -> Enter {
+impl<'a> Enter<'a> {
+    fn new(core: &'a Rc<Core>) -> Enter<'a> {
         CURRENT.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.is_some() {
-                drop(c);
+            if !c.get().is_null() {
                 panic!(
                     "an event loop is already running on this thread: run()/run_until_complete() \
                      cannot be nested; inside async code, `.await` the future (or spawn() it) \
                      instead"
                 );
             }
-            *c = Some(core.clone());
+            c.set(core);
         });
-        Enter
+        Enter(PhantomData)
     }
 }
 
-impl Drop for Enter {
+impl Drop for Enter<'_> {
     fn drop(&mut self) {
-        let core = CURRENT.with(|c| c.borrow_mut().take());
-        drop(core);
+        CURRENT.with(|c| c.set(ptr::null()));
     }
 }
 
@@ -764,7 +769,7 @@ impl Drop for EventLoop {
             // Dropped inside another running loop: clean up without entering; our tasks' wakes
             // then reach us through the injection queue.
             let _enter = CURRENT
-                .with(|c| c.borrow().is_none())
+                .with(|c| c.get().is_null())
                 .then(|| Enter::new(core));
             core.shut_down();
         }
