@@ -107,6 +107,7 @@ where
     fn attach(&mut self, _: &Rc<dyn Listener>) {
         // Nothing is started yet: `refill` starts the first `limit` children.
     }
+    const LAZY: bool = true;
     fn refill(cell: &RefCell<Self>, listener: &Rc<dyn Listener>) -> usize {
         let mut started = 0;
         while let Some(made) = make_next(cell) {

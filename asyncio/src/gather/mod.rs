@@ -416,6 +416,8 @@ pub(crate) trait Children: 'static {
         self.len() > 0
     }
     fn attach(&mut self, listener: &Rc<dyn Listener>);
+    /// True if the gather starts its children lazily (`refill` may start more).
+    const LAZY: bool = false;
     /// Starts more children if the gather starts them lazily; returns how many it started. Takes
     /// the cell, not `&mut self`: the user's iterator must run with no borrow held.
     fn refill(_children: &RefCell<Self>, _listener: &Rc<dyn Listener>) -> usize
@@ -591,7 +593,7 @@ impl<C: Children> Listener for GatherState<C> {
                 }
             }
         }
-        if self.failure.get().is_none() && !self.cancel_requested.get() {
+        if C::LAZY && self.failure.get().is_none() && !self.cancel_requested.get() {
             let listener: Rc<dyn Listener> = self.clone();
             let started = C::refill(&self.children, &listener);
             self.len.set(self.len.get() + started);
