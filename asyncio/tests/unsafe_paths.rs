@@ -1,7 +1,7 @@
 //! Small stories over every path that relies on `unsafe` (the task allocation of `task/raw.rs`:
 //! its reference count, its waker, the output slot, frees on other threads; the `Send` queue
-//! entry of the injection queue; the thread-local pointer to the running loop), sized to run under Miri in CI:
-//! `cargo +nightly miri test -p asyncio --test unsafe_paths`.
+//! entry of the injection queue; the thread-local pointer to the running loop), sized to run
+//! under Miri in CI: `cargo +nightly miri test -p asyncio --test unsafe_paths`.
 
 use asyncio::{gather, run, spawn, yield_now, EventLoop, Task, TaskError};
 use std::cell::{Cell, RefCell};
@@ -508,7 +508,8 @@ fn the_running_loop_pointer_is_cleared_when_a_run_ends_or_panics() {
         message.contains("outside a running event loop"),
         "{message}"
     );
-    // The same loop runs again, and then a second loop, moved after its first run.
+    // The same loop runs again; so do a second loop and, moved to the heap, the same one again
+    // (the pointer is set afresh by every run, from wherever the loop lives).
     assert_eq!(
         event_loop.run_until_complete(async { spawn(async { 1 }).await }),
         Ok(1)
